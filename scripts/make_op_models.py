@@ -205,6 +205,16 @@ def build_add_two_branches(rng):
     return nodes, [init("C", c)]
 
 
+def build_constant_node(rng):
+    # the constant comes from a Constant node (as torch exports) instead of an initializer
+    c = f32(rng.standard_normal((1, 3, 1, 1)))
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="const", value=init("c", c)),
+        helper.make_node("Add", ["input", "c"], ["output"], name="add"),
+    ]
+    return nodes, []
+
+
 def build_div_const(rng):
     nodes = [helper.make_node("Div", ["input", "D"], ["output"], name="div")]
     return nodes, [init("D", f32(4.0))]  # rank-0 scalar
@@ -548,6 +558,7 @@ CASES: List[Case] = [
          build_matmul_broadcast),
     Case("add_broadcast", "Add per-channel constant [1,C,1,1]", X, build_add_broadcast),
     Case("add_two_branches", "Add of two activations: relu(x) + x*c", X, build_add_two_branches),
+    Case("constant_node", "Add of a Constant-node tensor [1,C,1,1]", X, build_constant_node),
     Case("sub", "Sub constant[C,1,1] - x (constant first, rank broadcast)", X, build_sub),
     Case("mul", "Mul by full-shape constant", X, build_mul),
     Case("div_const", "Div by rank-0 constant 4.0", X, build_div_const),
