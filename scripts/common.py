@@ -317,16 +317,27 @@ def fold_static_shapes(model):
     # Identity of an initializer (torch uses it to share deduplicated weights):
     # point the consumers at the initializer itself
     graph_outputs = {o.name for o in g.output}
+    # and drop no-op Pads (all pads zero, as torch emits before AveragePool when
+    # count_include_pad=True), pointing their consumers at the Pad input
     alias = {}
     for node in g.node:
-        if node.op_type == "Identity" and node.input[0] in consts \
-                and node.output[0] not in graph_outputs:
+        if node.output[0] in graph_outputs:
+            continue
+        if node.op_type == "Identity" and node.input[0] in consts:
+            alias[node.output[0]] = node.input[0]
+        elif node.op_type == "Pad" and opset >= 11 and len(node.input) > 1 \
+                and node.input[1] in consts and not np.any(consts[node.input[1]]):
             alias[node.output[0]] = node.input[0]
     if alias:
+        def resolve(name):
+            while name in alias:
+                name = alias[name]
+            return name
+
         for node in g.node:
             for k, name in enumerate(node.input):
                 if name in alias:
-                    node.input[k] = alias[name]
+                    node.input[k] = resolve(name)
 
     # dead code elimination
     needed = {o.name for o in g.output}

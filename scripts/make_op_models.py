@@ -34,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     MODELS,
+    fold_static_shapes,
     ort_run,
     rel,
     save_npy,
@@ -355,6 +356,35 @@ def build_slice_negative(rng):
                    init("axes", i64([1, 2]))]
 
 
+def build_split(rng):
+    # opset 13: split sizes as input. [1,4,8,8] -> [1,1,..] + [1,3,..] -> concat swapped
+    nodes = [
+        helper.make_node("Split", ["input", "split"], ["a", "b"], name="split", axis=1),
+        helper.make_node("Concat", ["b", "a"], ["output"], name="concat", axis=1),
+    ]
+    return nodes, [init("split", i64([1, 3]))]
+
+
+def build_split_equal_opset11(rng):
+    # opset 11: no split sizes -> equal parts; two outputs recombined with Add
+    nodes = [
+        helper.make_node("Split", ["input"], ["a", "b"], name="split", axis=1),
+        helper.make_node("Add", ["a", "b"], ["output"], name="add"),
+    ]
+    return nodes, []
+
+
+def build_reduce_mean(rng):
+    # as torch exports x.mean([2, 3]) at opset 13 (axes attribute, keepdims=0)
+    return [helper.make_node("ReduceMean", ["input"], ["output"], name="reducemean",
+                             axes=[2, 3], keepdims=0)], []
+
+
+def build_reduce_mean_keepdims(rng):
+    return [helper.make_node("ReduceMean", ["input"], ["output"], name="reducemean",
+                             axes=[-1], keepdims=1)], []
+
+
 def build_pad(rng):
     # opset 13: pads (and constant value) are inputs. pads = [x1_begin.., x1_end..]
     nodes = [helper.make_node("Pad", ["input", "pads", "value"], ["output"], name="pad",
@@ -435,7 +465,7 @@ def _torch_export(module, input_shape, opset=DEFAULT_OPSET) -> bytes:
         torch.onnx.export(module, (x,), buf, opset_version=opset, do_constant_folding=True,
                           input_names=["input"], output_names=["output"],
                           export_params=True, keep_initializers_as_inputs=False)
-    return buf.getvalue()
+    return fold_static_shapes(onnx.load_from_string(buf.getvalue())).SerializeToString()
 
 
 def _randomize_bn(module, gen):
@@ -600,6 +630,14 @@ CASES: List[Case] = [
     Case("slice", "Slice axes [2,3] starts [1,0] ends [7,INT_MAX] steps [1,2]", X, build_slice),
     Case("slice_negative", "Slice with negative starts/ends, no steps", X,
          build_slice_negative),
+    Case("split", "Split axis=1 sizes [1,3] (input), outputs concatenated swapped",
+         [1, 4, 8, 8], build_split),
+    Case("split_equal_opset11", "Split axis=1 into equal halves (opset 11), Add of the halves",
+         [1, 4, 8, 8], build_split_equal_opset11, opset=11),
+    Case("reduce_mean", "ReduceMean axes [2,3] keepdims=0 (torch x.mean([2,3]))", X,
+         build_reduce_mean),
+    Case("reduce_mean_keepdims", "ReduceMean axes [-1] keepdims=1", X,
+         build_reduce_mean_keepdims),
     Case("pad", "Pad constant mode, value 0.5, pads as input", X, build_pad),
     Case("pad_zero", "Pad constant mode, default value 0", X, build_pad_zero),
     Case("resize_nearest", "Resize nearest x2 (asymmetric, floor) with scales", X,

@@ -1,1 +1,50 @@
-fn main() {}
+//! Project automation: `cargo xtask <task>`.
+
+mod demo;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// Tasks that keep tachikoma building, tested and measured.
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// The full test gate (what CI runs): installs test data if missing, then fmt, clippy, tests.
+    Test(test::Args),
+    /// The main job on the small model shipped in the repo.
+    Demo(demo::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Test(args) => test::run(args),
+        Task::Demo(args) => demo::run(args),
+    }
+}
+
+/// The workspace root (parent of `xtask/`).
+pub fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(|p| p.to_path_buf()).unwrap_or(manifest)
+}
+
+/// Runs a command in the workspace root, failing with its description if it fails.
+pub fn sh(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    if !status.success() {
+        anyhow::bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}

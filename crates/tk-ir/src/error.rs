@@ -82,6 +82,14 @@ pub enum IrError {
         /// What was given.
         got: String,
     },
+    /// A `.npy` file is malformed or holds an unsupported dtype.
+    #[error("bad npy file {path}: {reason}")]
+    Npy {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// Reading a file failed.
     #[error("cannot read {path}: {source}")]
     Io {

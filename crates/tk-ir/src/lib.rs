@@ -25,6 +25,7 @@ mod error;
 pub mod eval;
 mod graph;
 pub mod limits;
+pub mod npy;
 pub mod ops;
 mod tensor;
 

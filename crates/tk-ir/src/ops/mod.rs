@@ -10,6 +10,7 @@
 use crate::{Fact, OpError, Tensor};
 
 pub mod broadcast;
+pub mod pool;
 
 /// What every IR op provides.
 pub trait OpDef {
@@ -58,6 +59,28 @@ declare_ops! {
     relu::Relu,
     reshape::Reshape,
     flatten::Flatten,
+    clip::Clip,
+    leaky_relu::LeakyRelu,
+    sigmoid::Sigmoid,
+    hard_sigmoid::HardSigmoid,
+    hard_swish::HardSwish,
+    softmax::Softmax,
+    max_pool::MaxPool,
+    average_pool::AveragePool,
+    global_average_pool::GlobalAveragePool,
+    batch_norm::BatchNormalization,
+    concat::Concat,
+    transpose::Transpose,
+    squeeze::Squeeze,
+    unsqueeze::Unsqueeze,
+    slice::Slice,
+    pad::Pad,
+    resize::Resize,
+    identity::Identity,
+    quantize_linear::QuantizeLinear,
+    dequantize_linear::DequantizeLinear,
+    matmul::MatMul,
+    fake_quant::FakeQuant,
 }
 
 impl OpDef for Op {
@@ -99,4 +122,33 @@ pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
         crate::op_bail!("axis {axis} out of range for rank {rank}");
     }
     Ok(a as usize)
+}
+
+/// Checks that a fact is F32 and returns it unchanged: the output fact of every element-wise
+/// unary op.
+pub fn unary_f32_fact(inputs: &[&Fact]) -> Result<Fact, OpError> {
+    expect_inputs(inputs, 1, 1)?;
+    expect_f32(inputs[0], "x")?;
+    Ok(inputs[0].clone())
+}
+
+/// Re-runs an op's shape inference on concrete values, so that `eval` can rely on the same
+/// invariants as graph construction even when it is called directly on arbitrary tensors.
+pub fn checked_fact(op: &dyn OpDef, inputs: &[&Tensor]) -> Result<Fact, OpError> {
+    let facts: Vec<Fact> = inputs.iter().map(|t| t.fact()).collect();
+    let refs: Vec<&Fact> = facts.iter().collect();
+    op.output_fact(&refs)
+}
+
+/// Checks that a list of axes is strictly increasing and below `rank`.
+pub fn expect_sorted_axes(axes: &[usize], rank: usize, what: &str) -> Result<(), OpError> {
+    for (i, &a) in axes.iter().enumerate() {
+        if a >= rank {
+            crate::op_bail!("{what} axis {a} out of range for rank {rank}");
+        }
+        if i > 0 && axes[i - 1] >= a {
+            crate::op_bail!("{what} axes {axes:?} must be strictly increasing");
+        }
+    }
+    Ok(())
 }
