@@ -40,6 +40,7 @@ from common import (  # noqa: E402
     save_npy,
     seed_everything,
     sha256_file,
+    update_models_manifest,
     versions,
     write_json,
 )
@@ -795,6 +796,8 @@ def main(argv=None) -> int:
         "cases": cases,
     })
     print(f"wrote {len(cases)} cases to {out_dir}")
+    if MODELS.resolve() in out_dir.resolve().parents:
+        update_models_manifest()
     return 0
 
 
