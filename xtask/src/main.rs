@@ -1,5 +1,6 @@
 //! Project automation: `cargo xtask <task>`.
 
+mod bench;
 mod demo;
 mod test;
 
@@ -19,12 +20,15 @@ enum Task {
     Test(test::Args),
     /// The main job on the small model shipped in the repo.
     Demo(demo::Args),
+    /// Accuracy, runtime, trace and proving figures, side by side with EZKL.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Demo(args) => demo::run(args),
+        Task::Bench(args) => bench::run(args),
     }
 }
 
