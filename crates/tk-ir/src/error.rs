@@ -44,6 +44,36 @@ pub enum IrError {
         /// ONNX node name.
         node: String,
     },
+    /// A supported ONNX op uses a feature outside tachikoma's subset: an attribute value, a
+    /// mode, a non-constant parameter, an output or a data type the float IR does not model.
+    #[error("node {node:?} ({op}): unsupported {feature}")]
+    Unsupported {
+        /// ONNX op type.
+        op: String,
+        /// ONNX node name.
+        node: String,
+        /// What is not supported, e.g. `mode "linear"`.
+        feature: String,
+    },
+    /// An ONNX node violates the ONNX specification: a missing input, an attribute of the wrong
+    /// type or an out-of-range value.
+    #[error("node {node:?} ({op}): invalid: {reason}")]
+    InvalidNode {
+        /// ONNX op type.
+        op: String,
+        /// ONNX node name.
+        node: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A serialized tensor is inconsistent: data length versus dims, bad dims, external data.
+    #[error("invalid tensor {name:?}: {reason}")]
+    InvalidTensor {
+        /// Tensor name (may be empty).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An edge refers to a node or slot that does not exist (or comes later).
     #[error("dangling edge: node {node:?} input {input} refers to {target}")]
     DanglingEdge {

@@ -29,7 +29,11 @@ pub fn eval_observed(
             let args: Vec<&Tensor> = node
                 .inputs
                 .iter()
-                .map(|i| values[i.node].as_ref().expect("producer evaluated before consumer"))
+                .map(|i| {
+                    values[i.node]
+                        .as_ref()
+                        .expect("producer evaluated before consumer")
+                })
                 .collect();
             let value = node.op.eval(&args).map_err(|source| IrError::Node {
                 node: node.name.clone(),
@@ -51,7 +55,11 @@ pub fn eval_observed(
     Ok(graph
         .outputs()
         .iter()
-        .map(|o| values[o.node].clone().expect("graph outputs are kept alive"))
+        .map(|o| {
+            values[o.node]
+                .clone()
+                .expect("graph outputs are kept alive")
+        })
         .collect())
 }
 

@@ -7,7 +7,9 @@ use crate::{Fact, IrError, IrResult, limits};
 
 /// One output of one node. Every op in tachikoma has exactly one output, so `slot` is 0;
 /// the field exists so that multi-output ops can be added without changing edges.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct OutletId {
     /// Index of the producing node in [`Graph::nodes`].
     pub node: usize,
@@ -100,7 +102,11 @@ impl Graph {
     }
 
     /// Adds a constant node.
-    pub fn add_const(&mut self, name: impl Into<String>, value: crate::Tensor) -> IrResult<OutletId> {
+    pub fn add_const(
+        &mut self,
+        name: impl Into<String>,
+        value: crate::Tensor,
+    ) -> IrResult<OutletId> {
         self.add_node(name, Op::Const(crate::ops::Const { value }), &[])
     }
 
@@ -152,7 +158,13 @@ impl Graph {
             });
         }
         let id = self.nodes.len();
-        self.nodes.push(Node { id, name, op, inputs: inputs.to_vec(), fact });
+        self.nodes.push(Node {
+            id,
+            name,
+            op,
+            inputs: inputs.to_vec(),
+            fact,
+        });
         Ok(OutletId::new(id))
     }
 
@@ -196,6 +208,12 @@ impl Graph {
             }
         }
         succ
+    }
+
+    /// Consumes the graph into `(nodes, inputs, outputs, output_names)`, for passes that
+    /// rebuild a graph through [`Graph::add_node`] without copying ops.
+    pub(crate) fn into_parts(self) -> (Vec<Node>, Vec<OutletId>, Vec<OutletId>, Vec<String>) {
+        (self.nodes, self.inputs, self.outputs, self.output_names)
     }
 
     /// The value of a constant outlet, if that outlet is a `Const` node.

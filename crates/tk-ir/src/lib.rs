@@ -26,6 +26,7 @@ pub mod eval;
 mod graph;
 pub mod limits;
 pub mod npy;
+pub mod onnx;
 pub mod ops;
 mod tensor;
 
@@ -35,6 +36,7 @@ pub use tensor::{DType, Fact, Tensor, checked_volume};
 
 /// What a user of the crate needs.
 pub mod prelude {
+    pub use crate::onnx::{ImportOptions, Model, import_onnx, import_onnx_bytes};
     pub use crate::ops::*;
     pub use crate::{DType, Fact, Graph, IrError, IrResult, Node, OutletId, Tensor};
 }

@@ -15,15 +15,20 @@ use crate::{IrError, IrResult, Tensor};
 pub const MAX_NPY_BYTES: u64 = 4 << 30;
 
 fn npy_error(path: &Path, reason: impl ToString) -> IrError {
-    IrError::Npy { path: path.display().to_string(), reason: reason.to_string() }
+    IrError::Npy {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Reads a `.npy` file. Float data (`f4`, `f8`) becomes [`Tensor::F32`]; integer data
 /// (`i1`, `u1`, `i2`, `i4`, `i8`) becomes [`Tensor::I64`]. Fortran-ordered arrays are
 /// converted to row-major.
 pub fn read_npy(path: &Path) -> IrResult<Tensor> {
-    let meta = std::fs::metadata(path)
-        .map_err(|source| IrError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| IrError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.len() > MAX_NPY_BYTES {
         return Err(IrError::Limit {
             what: format!("size of {}", path.display()),
@@ -31,8 +36,10 @@ pub fn read_npy(path: &Path) -> IrResult<Tensor> {
             max: MAX_NPY_BYTES as u128,
         });
     }
-    let bytes =
-        std::fs::read(path).map_err(|source| IrError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| IrError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     decode_npy(&bytes).map_err(|reason| npy_error(path, reason))
 }
 
@@ -64,15 +71,21 @@ pub fn decode_npy(bytes: &[u8]) -> Result<Tensor, String> {
         });
     };
     if tensor.shape().len() > crate::limits::MAX_RANK {
-        return Err(format!("rank {} exceeds {}", tensor.shape().len(), crate::limits::MAX_RANK));
+        return Err(format!(
+            "rank {} exceeds {}",
+            tensor.shape().len(),
+            crate::limits::MAX_RANK
+        ));
     }
     Ok(tensor)
 }
 
 /// Writes a tensor as `.npy` (`<f4` for F32, `<i8` for I64).
 pub fn write_npy(path: &Path, tensor: &Tensor) -> IrResult<()> {
-    let file = std::fs::File::create(path)
-        .map_err(|source| IrError::Io { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::create(path).map_err(|source| IrError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let writer = std::io::BufWriter::new(file);
     let result = match tensor {
         Tensor::F32(a) => a.write_npy(writer),
@@ -83,9 +96,13 @@ pub fn write_npy(path: &Path, tensor: &Tensor) -> IrResult<()> {
 
 /// Writes an `i32` array as `.npy` (`<i4`), for raw integer outputs.
 pub fn write_npy_i32(path: &Path, array: &ArrayD<i32>) -> IrResult<()> {
-    let file = std::fs::File::create(path)
-        .map_err(|source| IrError::Io { path: path.to_path_buf(), source })?;
-    array.write_npy(std::io::BufWriter::new(file)).map_err(|e| npy_error(path, e))
+    let file = std::fs::File::create(path).map_err(|source| IrError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    array
+        .write_npy(std::io::BufWriter::new(file))
+        .map_err(|e| npy_error(path, e))
 }
 
 #[cfg(test)]
@@ -124,7 +141,10 @@ mod tests {
         let f = Tensor::from_f32(&[8], vec![0.5; 8]).unwrap();
         let bytes = npy_bytes(&f);
         for cut in 0..bytes.len() {
-            assert!(decode_npy(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+            assert!(
+                decode_npy(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
         }
         assert!(decode_npy(b"not an npy file at all").is_err());
     }

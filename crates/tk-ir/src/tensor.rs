@@ -6,7 +6,9 @@ use std::fmt;
 use crate::OpError;
 
 /// Element type of a tensor in the float IR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum DType {
     /// 32-bit IEEE float: activations and weights.
     F32,
@@ -26,12 +28,18 @@ pub struct Fact {
 impl Fact {
     /// A float fact of the given shape.
     pub fn f32(shape: impl Into<Vec<usize>>) -> Fact {
-        Fact { dtype: DType::F32, shape: shape.into() }
+        Fact {
+            dtype: DType::F32,
+            shape: shape.into(),
+        }
     }
 
     /// An i64 fact of the given shape.
     pub fn i64(shape: impl Into<Vec<usize>>) -> Fact {
-        Fact { dtype: DType::I64, shape: shape.into() }
+        Fact {
+            dtype: DType::I64,
+            shape: shape.into(),
+        }
     }
 
     /// Number of elements, or an error when the product overflows `usize`.
@@ -71,7 +79,10 @@ pub enum Tensor {
 impl Tensor {
     /// The fact describing this tensor.
     pub fn fact(&self) -> Fact {
-        Fact { dtype: self.dtype(), shape: self.shape().to_vec() }
+        Fact {
+            dtype: self.dtype(),
+            shape: self.shape().to_vec(),
+        }
     }
 
     /// Element type.
@@ -94,7 +105,10 @@ impl Tensor {
     pub fn as_f32(&self) -> Result<&ArrayD<f32>, OpError> {
         match self {
             Tensor::F32(a) => Ok(a),
-            other => Err(OpError::new(format!("expected F32 tensor, got {:?}", other.dtype()))),
+            other => Err(OpError::new(format!(
+                "expected F32 tensor, got {:?}",
+                other.dtype()
+            ))),
         }
     }
 
@@ -102,7 +116,10 @@ impl Tensor {
     pub fn as_i64(&self) -> Result<&ArrayD<i64>, OpError> {
         match self {
             Tensor::I64(a) => Ok(a),
-            other => Err(OpError::new(format!("expected I64 tensor, got {:?}", other.dtype()))),
+            other => Err(OpError::new(format!(
+                "expected I64 tensor, got {:?}",
+                other.dtype()
+            ))),
         }
     }
 

@@ -75,10 +75,10 @@ impl OpDef for Conv {
             expect_f32(fact, what)?;
         }
         let shape = self.output_shape(&inputs[0].shape, &inputs[1].shape)?;
-        if let Some(b) = inputs.get(2) {
-            if b.shape != [shape[1]] {
-                op_bail!("bias shape {:?} must be [{}]", b.shape, shape[1]);
-            }
+        if let Some(b) = inputs.get(2)
+            && b.shape != [shape[1]]
+        {
+            op_bail!("bias shape {:?} must be [{}]", b.shape, shape[1]);
         }
         Ok(Fact::f32(shape))
     }

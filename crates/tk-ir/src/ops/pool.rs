@@ -38,7 +38,13 @@ pub struct WindowAxis {
 impl PoolGeometry {
     /// Geometry with the given kernel, unit strides and dilations, no padding, floor mode.
     pub fn with_kernel(kernel: [usize; 2]) -> PoolGeometry {
-        PoolGeometry { kernel, strides: [1, 1], pads: [0; 4], dilations: [1, 1], ceil_mode: false }
+        PoolGeometry {
+            kernel,
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+            ceil_mode: false,
+        }
     }
 
     fn axis_params(&self, axis: usize) -> (usize, usize, usize, usize, usize) {
@@ -112,7 +118,10 @@ impl PoolGeometry {
                         valid.push(p as usize);
                     }
                 }
-                WindowAxis { valid, padded_count }
+                WindowAxis {
+                    valid,
+                    padded_count,
+                }
             })
             .collect()
     }
@@ -130,24 +139,52 @@ mod tests {
         g.ceil_mode = true;
         assert_eq!(g.output_dim(0, 4).unwrap(), 2);
         // A window that would start in the end padding is dropped.
-        let g = PoolGeometry { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1], dilations: [1, 1], ceil_mode: true };
-        assert_eq!(g.output_dim(0, 4).unwrap(), 3);
+        let g = PoolGeometry {
+            kernel: [2, 2],
+            strides: [2, 2],
+            pads: [0, 0, 1, 1],
+            dilations: [1, 1],
+            ceil_mode: true,
+        };
+        assert_eq!(g.output_dim(0, 4).unwrap(), 2);
         assert_eq!(g.output_dim(0, 5).unwrap(), 3);
     }
 
     #[test]
     fn windows_count_padding() {
-        let g = PoolGeometry { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], ceil_mode: false };
+        let g = PoolGeometry {
+            kernel: [3, 3],
+            strides: [1, 1],
+            pads: [1, 1, 1, 1],
+            dilations: [1, 1],
+            ceil_mode: false,
+        };
         let w = g.windows(0, 4, g.output_dim(0, 4).unwrap());
         assert_eq!(w.len(), 4);
-        assert_eq!(w[0], WindowAxis { valid: vec![0, 1], padded_count: 3 });
-        assert_eq!(w[3], WindowAxis { valid: vec![2, 3], padded_count: 3 });
+        assert_eq!(
+            w[0],
+            WindowAxis {
+                valid: vec![0, 1],
+                padded_count: 3
+            }
+        );
+        assert_eq!(
+            w[3],
+            WindowAxis {
+                valid: vec![2, 3],
+                padded_count: 3
+            }
+        );
     }
 
     #[test]
     fn rejects_bad_geometry() {
         assert!(PoolGeometry::with_kernel([0, 1]).output_dim(0, 4).is_err());
         assert!(PoolGeometry::with_kernel([5, 1]).output_dim(0, 4).is_err());
-        assert!(PoolGeometry::with_kernel([2, 2]).output_shape(&[1, 2, 3]).is_err());
+        assert!(
+            PoolGeometry::with_kernel([2, 2])
+                .output_shape(&[1, 2, 3])
+                .is_err()
+        );
     }
 }
