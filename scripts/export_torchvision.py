@@ -9,6 +9,7 @@ affine parameters are then randomized (seeded) unless --plain-bn. For each model
     NAME.onnx          opset 13, static input [1,3,224,224], constant folding on,
                        leftover static shape arithmetic (Shape/Gather/...) folded
     NAME.input.npy     seeded float32 input [1,3,224,224]
+    NAME.calib.npy     seeded float32 calibration/agreement set [CALIB_SAMPLES,3,224,224]
     NAME.output.npy    onnxruntime (CPU, graph optimisations off) output [1,1000]
 
 and OUT/MANIFEST.json with sizes, sha256, op types and timings.
@@ -52,6 +53,7 @@ MODELS = [
     "shufflenet_v2_x0_5",
 ]
 INPUT_SHAPE = (1, 3, 224, 224)
+CALIB_SAMPLES = 16
 OPSET = 13
 
 
@@ -113,7 +115,12 @@ def export_one(name: str, out_dir: Path, plain_bn: bool = False) -> dict:
     in_path, out_path = out_dir / f"{name}.input.npy", out_dir / f"{name}.output.npy"
     save_npy(in_path, x)
     save_npy(out_path, y)
-    files = {"onnx": onnx_path.name, "input": in_path.name, "output": out_path.name}
+    # Calibration and agreement set for random-weight models: seeded inputs of the same law.
+    calib_path = out_dir / f"{name}.calib.npy"
+    calib = np.random.default_rng(1).standard_normal((CALIB_SAMPLES,) + INPUT_SHAPE[1:]).astype(np.float32)
+    save_npy(calib_path, calib)
+    files = {"onnx": onnx_path.name, "input": in_path.name, "output": out_path.name,
+             "calib": calib_path.name}
     return {
         "name": name,
         "opset": OPSET,

@@ -29,7 +29,10 @@ impl QTensor {
     /// A tensor of zeros.
     pub fn zeros(shape: Vec<usize>) -> Option<QTensor> {
         let volume = tk_ir::checked_volume(&shape).ok()?;
-        Some(QTensor { shape, data: vec![0; volume] })
+        Some(QTensor {
+            shape,
+            data: vec![0; volume],
+        })
     }
 
     /// Number of elements.
@@ -108,4 +111,102 @@ pub struct QModel {
     pub graph: QGraph,
     /// Scales of the inputs, outputs and any other node that has one.
     pub scales: Vec<NodeScale>,
+}
+
+impl QModel {
+    /// Quantizes a float value for graph input `index` (spec section 5):
+    /// `q = clamp(round_half_up(x / scale_in), lo, hi)`. The value must have the input's shape.
+    pub fn quantize_input(
+        &self,
+        index: usize,
+        value: &tk_ir::Tensor,
+    ) -> crate::QuantResult<QTensor> {
+        let bad = |reason: String| crate::QuantError::Value { index, reason };
+        let id = *self
+            .graph
+            .inputs
+            .get(index)
+            .ok_or_else(|| bad("no such input".into()))?;
+        let node = self
+            .graph
+            .nodes
+            .get(id)
+            .ok_or_else(|| bad("input node missing".into()))?;
+        let scale = self
+            .scale(id)
+            .ok_or_else(|| bad("input has no scale".into()))?;
+        let a = value.as_f32().map_err(|e| bad(e.to_string()))?;
+        if a.shape() != node.shape.as_slice() {
+            return Err(bad(format!(
+                "shape {:?}, expected {:?}",
+                a.shape(),
+                node.shape
+            )));
+        }
+        let data = a
+            .iter()
+            .map(|&x| crate::quantize_value(f64::from(x), f64::from(scale), node.lo(), node.hi()))
+            .collect();
+        Ok(QTensor {
+            shape: node.shape.clone(),
+            data,
+        })
+    }
+
+    /// Dequantizes graph output `index`: `q * scale_out`.
+    pub fn dequantize_output(
+        &self,
+        index: usize,
+        value: &QTensor,
+    ) -> crate::QuantResult<tk_ir::Tensor> {
+        let bad = |reason: String| crate::QuantError::Value { index, reason };
+        let id = *self
+            .graph
+            .outputs
+            .get(index)
+            .ok_or_else(|| bad("no such output".into()))?;
+        let scale = self
+            .scale(id)
+            .ok_or_else(|| bad("output has no scale".into()))?;
+        let data = value
+            .data
+            .iter()
+            .map(|&q| (f64::from(q) * f64::from(scale)) as f32)
+            .collect();
+        tk_ir::Tensor::from_f32(&value.shape, data).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Quantizes one float value per graph input (see [`QModel::quantize_input`]).
+pub fn quantize_inputs(
+    model: &QModel,
+    values: &[tk_ir::Tensor],
+) -> crate::QuantResult<Vec<QTensor>> {
+    if values.len() != model.graph.inputs.len() {
+        return Err(crate::QuantError::Value {
+            index: values.len(),
+            reason: format!(
+                "{} values for {} inputs",
+                values.len(),
+                model.graph.inputs.len()
+            ),
+        });
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| model.quantize_input(i, v))
+        .collect()
+}
+
+/// Dequantizes every graph output (see [`QModel::dequantize_output`]).
+pub fn dequantize_outputs(
+    model: &QModel,
+    values: &[QTensor],
+) -> crate::QuantResult<Vec<tk_ir::Tensor>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| model.dequantize_output(i, v))
+        .collect()
 }

@@ -13,3 +13,25 @@ pub struct Add {
     /// Common rounding shift.
     pub shift: u8,
 }
+
+impl super::QOpDef for Add {
+    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+        super::expect_arity(inputs, 2)?;
+        if self.ma == i32::MIN || self.mb == i32::MIN {
+            return Err("multipliers must be above -2^31".into());
+        }
+        if self.shift > 62 {
+            return Err(format!("shift {} exceeds 62", self.shift));
+        }
+        let bound = u128::from(self.ma.unsigned_abs()) * super::max_magnitude(inputs[0].bits)
+            + u128::from(self.mb.unsigned_abs()) * super::max_magnitude(inputs[1].bits);
+        if bound >= 1u128 << super::ACC_BITS {
+            return Err(format!(
+                "worst-case sum {bound} reaches 2^{}",
+                super::ACC_BITS
+            ));
+        }
+        tk_ir::ops::broadcast::broadcast_shapes(&inputs[0].shape, &inputs[1].shape)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -18,3 +18,30 @@ pub struct AvgPool {
     /// Common shift.
     pub shift: u8,
 }
+
+impl super::QOpDef for AvgPool {
+    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+        super::expect_arity(inputs, 1)?;
+        let shape = self.geometry.output_shape(&inputs[0].shape)?;
+        let window = self.geometry.kernel[0]
+            .checked_mul(self.geometry.kernel[1])
+            .ok_or("window size overflows")?;
+        if self.multipliers.len() != window + 1 {
+            return Err(format!(
+                "{} multipliers for a window of {window}",
+                self.multipliers.len()
+            ));
+        }
+        for &m in &self.multipliers[1..] {
+            super::check_multiplier(m, self.shift)?;
+        }
+        let bound = (window as u128) * super::max_magnitude(inputs[0].bits);
+        if bound >= 1u128 << super::ACC_BITS {
+            return Err(format!(
+                "worst-case window sum {bound} reaches 2^{}",
+                super::ACC_BITS
+            ));
+        }
+        Ok(shape)
+    }
+}

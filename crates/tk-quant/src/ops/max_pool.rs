@@ -10,3 +10,11 @@ pub struct MaxPool {
     /// Window geometry.
     pub geometry: PoolGeometry,
 }
+
+impl super::QOpDef for MaxPool {
+    fn check(&self, inputs: &[&crate::QNode], node: &crate::QNode) -> Result<Vec<usize>, String> {
+        super::expect_arity(inputs, 1)?;
+        super::expect_same_bits(inputs[0], node)?;
+        self.geometry.output_shape(&inputs[0].shape)
+    }
+}

@@ -10,3 +10,12 @@ pub struct Mul {
     /// Shift `s`.
     pub shift: u8,
 }
+
+impl super::QOpDef for Mul {
+    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+        super::expect_arity(inputs, 2)?;
+        super::check_multiplier(self.m, self.shift)?;
+        tk_ir::ops::broadcast::broadcast_shapes(&inputs[0].shape, &inputs[1].shape)
+            .map_err(|e| e.to_string())
+    }
+}

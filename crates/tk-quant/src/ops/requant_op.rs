@@ -10,3 +10,19 @@ pub struct Rescale {
     /// Parameters.
     pub requant: Requant,
 }
+
+impl super::QOpDef for Rescale {
+    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+        super::expect_arity(inputs, 1)?;
+        let shape = &inputs[0].shape;
+        let channels = if self.requant.multipliers.len() == 1 {
+            1
+        } else {
+            *shape
+                .get(1)
+                .ok_or("per-channel rescaling needs rank at least 2")?
+        };
+        self.requant.check(channels)?;
+        Ok(shape.clone())
+    }
+}
