@@ -1,0 +1,34 @@
+//! `Rescale` kernel: requantize a tensor, per tensor or per channel (axis 1).
+
+use tk_quant::QTensor;
+use tk_quant::ops::Rescale;
+
+use super::Ctx;
+use crate::RuntimeError;
+use crate::arith::requant;
+
+/// Spec: `y = requant(x; M[c], s[c], lo, hi)` with `c` the index along axis 1 when there is
+/// one pair per channel. The accumulator is `x` itself (an `i32`, always within `2^40`).
+pub(crate) fn run(ctx: &Ctx<'_>, op: &Rescale, x: &QTensor) -> Result<QTensor, RuntimeError> {
+    let channels = x.shape.get(1).copied().unwrap_or(1);
+    ctx.requant(&op.requant, channels)?;
+    if op.requant.multipliers.len() != 1 && x.shape.len() < 2 {
+        return Err(ctx.input_shape(0, &x.shape, "per-channel rescale needs rank >= 2"));
+    }
+    ctx.expect_shape(&x.shape)?;
+    let inner: usize = x.shape.iter().skip(2).product();
+    let data = x
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = i.checked_div(inner).map_or(0, |q| q % channels.max(1));
+            let (m, s) = op.requant.for_channel(c);
+            requant(i64::from(v), m, s, ctx.lo, ctx.hi)
+        })
+        .collect();
+    Ok(QTensor {
+        shape: x.shape.clone(),
+        data,
+    })
+}

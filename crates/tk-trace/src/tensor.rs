@@ -1,0 +1,185 @@
+//! Tensors as stored in a trace: `{dtype, shape, data}` with little-endian raw bytes.
+
+use serde::{Deserialize, Serialize};
+use tk_quant::QTensor;
+
+/// Element type of a stored tensor: the smallest signed type that holds the node's bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// 1 byte, for bit widths up to 8.
+    I8,
+    /// 2 bytes little-endian, for bit widths 9 to 16.
+    I16,
+    /// 4 bytes little-endian, for wider values.
+    I32,
+}
+
+impl Dtype {
+    /// The dtype for a node of `bits` bits.
+    pub fn for_bits(bits: u8) -> Dtype {
+        match bits {
+            0..=8 => Dtype::I8,
+            9..=16 => Dtype::I16,
+            _ => Dtype::I32,
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::I8 => 1,
+            Dtype::I16 => 2,
+            Dtype::I32 => 4,
+        }
+    }
+}
+
+/// A tensor in a trace. `data` holds `product(shape)` elements of `dtype`, little-endian,
+/// row-major.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceTensor {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Dimensions, outermost first.
+    pub shape: Vec<u64>,
+    /// Raw little-endian bytes (MessagePack `bin`).
+    #[serde(with = "bin")]
+    pub data: Vec<u8>,
+}
+
+/// Why a stored tensor is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TensorFault {
+    /// Rank above the limit.
+    Rank,
+    /// Element count overflows or exceeds the limit.
+    Elements,
+    /// Byte length is not `elements * dtype size`.
+    Length,
+}
+
+impl TensorFault {
+    /// Field path suffix and reason for error messages.
+    pub(crate) fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            TensorFault::Rank => ("shape", "rank exceeds the reader limit"),
+            TensorFault::Elements => (
+                "shape",
+                "element count overflows or exceeds the reader limit",
+            ),
+            TensorFault::Length => ("data", "byte length is not elements * dtype size"),
+        }
+    }
+}
+
+impl TraceTensor {
+    /// Encodes a tensor with the given dtype; `Err((index, value))` names the first element
+    /// that does not fit.
+    pub fn encode(t: &QTensor, dtype: Dtype) -> Result<TraceTensor, (usize, i32)> {
+        let mut data = Vec::with_capacity(t.data.len() * dtype.size());
+        for (i, &v) in t.data.iter().enumerate() {
+            match dtype {
+                Dtype::I8 => data.extend(i8::try_from(v).map_err(|_| (i, v))?.to_le_bytes()),
+                Dtype::I16 => data.extend(i16::try_from(v).map_err(|_| (i, v))?.to_le_bytes()),
+                Dtype::I32 => data.extend(v.to_le_bytes()),
+            }
+        }
+        Ok(TraceTensor {
+            dtype,
+            shape: t.shape.iter().map(|&d| d as u64).collect(),
+            data,
+        })
+    }
+
+    /// Checks rank, element count (with `checked_mul`) and byte length against limits;
+    /// returns the element count.
+    pub(crate) fn validate(&self, limits: &crate::Limits) -> Result<usize, TensorFault> {
+        let elements = check_shape(&self.shape, limits)?;
+        if elements.checked_mul(self.dtype.size()) != Some(self.data.len()) {
+            return Err(TensorFault::Length);
+        }
+        Ok(elements)
+    }
+
+    /// Decodes into an integer tensor, validating it first (see [`crate::Limits`]).
+    pub(crate) fn decode(&self, limits: &crate::Limits) -> Result<QTensor, TensorFault> {
+        self.validate(limits)?;
+        let shape = self
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<_>, _>>();
+        let shape = shape.map_err(|_| TensorFault::Elements)?;
+        let data = match self.dtype {
+            Dtype::I8 => self.data.iter().map(|&b| i32::from(b as i8)).collect(),
+            Dtype::I16 => self
+                .data
+                .chunks_exact(2)
+                .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            Dtype::I32 => self
+                .data
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        };
+        Ok(QTensor { shape, data })
+    }
+
+    /// The integer tensor, using the default [`crate::Limits`]; `None` when malformed.
+    pub fn to_qtensor(&self) -> Option<QTensor> {
+        self.decode(&crate::Limits::default()).ok()
+    }
+}
+
+/// Element count of a shape, checked against the rank and element limits.
+pub(crate) fn check_shape(shape: &[u64], limits: &crate::Limits) -> Result<usize, TensorFault> {
+    if shape.len() > limits.max_rank {
+        return Err(TensorFault::Rank);
+    }
+    shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= limits.max_tensor_elements)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(TensorFault::Elements)
+}
+
+/// Serde for `Vec<u8>` as MessagePack `bin` (not an array of integers).
+mod bin {
+    use std::fmt;
+
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Vec<u8>, A::Error> {
+            Err(A::Error::custom("tensor data must be a bin, not an array"))
+        }
+    }
+}

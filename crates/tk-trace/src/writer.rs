@@ -1,0 +1,185 @@
+//! Streaming trace writer: an observer that writes one frame per event.
+
+use std::io::Write;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tk_quant::ops::QOp;
+use tk_quant::{QModel, QTensor};
+use tk_runtime::{Observer, ObserverError, OpEvent};
+
+use crate::TraceError;
+use crate::digest::{ModelDigest, hex};
+use crate::format::{FORMAT_MAJOR, FORMAT_MINOR, Limits, MAGIC};
+use crate::frames::{Footer, GraphSummary, Header, InputFrame, Kind, Meta, Record};
+use crate::layout::Layout;
+use crate::params::Params;
+use crate::tensor::{Dtype, TraceTensor};
+
+/// Writes a `.tkt` trace while the runtime executes: pass it to
+/// [`tk_runtime::Runtime::run_observed`], then call [`TraceWriter::finish`].
+///
+/// Writes the magic, version and header on construction, one input frame per `Input` event,
+/// one record per computed node (`Const` events write nothing: constants live in the
+/// model), and the footer in `finish`. Each frame is written as soon as it is complete, so
+/// memory stays at one encoded layer. Wrap files in a `BufWriter`.
+///
+/// The same model, digest and inputs always give the same bytes.
+pub struct TraceWriter<'m, W: Write> {
+    out: W,
+    hasher: Sha256,
+    model: &'m QModel,
+    layout: Layout,
+    scales: Vec<Option<f32>>,
+    records: u64,
+    inputs: u64,
+    buf: Vec<u8>,
+    max_frame: u32,
+}
+
+impl<'m, W: Write> TraceWriter<'m, W> {
+    /// Starts a trace of `model`, whose `.tkq` file has digest `model_digest`.
+    pub fn new(out: W, model: &'m QModel, model_digest: &ModelDigest) -> Result<Self, TraceError> {
+        let graph = GraphSummary::of(model);
+        let scales = graph.nodes.iter().map(|n| n.scale).collect();
+        let mut writer = TraceWriter {
+            out,
+            hasher: Sha256::new(),
+            model,
+            layout: Layout::of(model),
+            scales,
+            records: 0,
+            inputs: 0,
+            buf: Vec::new(),
+            max_frame: Limits::default().max_frame_bytes,
+        };
+        writer.put(&MAGIC)?;
+        writer.put(&FORMAT_MAJOR.to_le_bytes())?;
+        let header = Header {
+            kind: Kind::Header,
+            format_version: FORMAT_MAJOR,
+            format_minor: FORMAT_MINOR,
+            producer: format!("tachikoma tk-trace {}", env!("CARGO_PKG_VERSION")),
+            model_digest: model_digest.to_hex(),
+            spec_version: model.spec_version,
+            graph,
+        };
+        writer.frame(&header)?;
+        Ok(writer)
+    }
+
+    /// Writes the footer and returns the underlying writer (flushed).
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        let footer = Footer {
+            kind: Kind::Footer,
+            record_count: self.records,
+            input_count: self.inputs,
+            digest: hex(&self.hasher.clone().finalize()),
+        };
+        self.frame(&footer)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Number of records written so far.
+    pub fn record_count(&self) -> u64 {
+        self.records
+    }
+
+    /// Writes the frame for one runtime event.
+    pub fn write_event(&mut self, event: &OpEvent<'_>) -> Result<(), TraceError> {
+        let node = event.node;
+        let model_node = self.model.graph.nodes.get(node.id);
+        if model_node.is_none_or(|m| m.name != node.name || m.op.name() != node.op.name()) {
+            return Err(TraceError::WriterNode {
+                node: node.id,
+                reason: "is not a node of the writer's model",
+            });
+        }
+        match &node.op {
+            QOp::Const(_) => Ok(()),
+            QOp::Input(_) => {
+                let crate::InputRef::Input(input) = self.layout.refs[node.id] else {
+                    return Err(TraceError::WriterNode {
+                        node: node.id,
+                        reason: "is not a graph input",
+                    });
+                };
+                let frame = InputFrame {
+                    kind: Kind::Input,
+                    input,
+                    node: node.id as u64,
+                    tensor: encode(node.id, node.bits, event.output)?,
+                };
+                self.frame(&frame)?;
+                self.inputs += 1;
+                Ok(())
+            }
+            op => {
+                if self.layout.recorded.get(self.records as usize) != Some(&node.id) {
+                    return Err(TraceError::WriterNode {
+                        node: node.id,
+                        reason: "arrived out of execution order",
+                    });
+                }
+                let record = Record {
+                    kind: Kind::Record,
+                    index: self.records,
+                    node: node.id as u64,
+                    onnx_name: node.name.clone(),
+                    op: op.name().to_string(),
+                    inputs: node.inputs.iter().map(|&p| self.layout.refs[p]).collect(),
+                    output: encode(node.id, node.bits, event.output)?,
+                    params: Params::of(op, node.id),
+                    meta: Meta {
+                        bits: node.bits,
+                        scale: self.scales[node.id],
+                    },
+                };
+                self.frame(&record)?;
+                self.records += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes `u32 LE length ++ MessagePack map`, hashing everything but the footer.
+    fn frame<T: Serialize>(&mut self, value: &T) -> Result<(), TraceError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        rmp_serde::encode::write_named(&mut buf, value)?;
+        let len = u32::try_from(buf.len())
+            .ok()
+            .filter(|&l| l <= self.max_frame)
+            .ok_or(TraceError::FrameTooLarge {
+                frame: self.records + self.inputs + 1,
+                len: buf.len() as u64,
+                max: u64::from(self.max_frame),
+            })?;
+        let result = self.put(&len.to_le_bytes()).and_then(|()| self.put(&buf));
+        self.buf = buf;
+        result
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
+        self.hasher.update(bytes);
+        self.out.write_all(bytes)?;
+        Ok(())
+    }
+}
+
+fn encode(node: usize, bits: u8, t: &QTensor) -> Result<TraceTensor, TraceError> {
+    let dtype = Dtype::for_bits(bits);
+    TraceTensor::encode(t, dtype).map_err(|(index, value)| TraceError::ValueTooWide {
+        node,
+        index,
+        value,
+        dtype,
+    })
+}
+
+impl<W: Write> Observer for TraceWriter<'_, W> {
+    fn on_op(&mut self, event: &OpEvent<'_>) -> Result<(), ObserverError> {
+        self.write_event(event).map_err(ObserverError::new)
+    }
+}
