@@ -1,0 +1,134 @@
+//! The chip jobs an op becomes: which chip proves it, from which operands, with which
+//! fixed parameters and advice values.
+
+use crate::chips::dot::{DotSpec, DotWitness};
+use crate::chips::lut::LutWitness;
+use crate::chips::max_pool::MaxPoolWitness;
+use crate::chips::requant::{RequantParams, RequantWitness};
+use crate::chips::wiring::WireMap;
+use crate::field::Fr;
+
+/// Where a chip input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// Element `index` (flat, row-major) of the op's input `slot`.
+    Input {
+        /// Position in `node.inputs`.
+        slot: usize,
+        /// Flat element index.
+        index: usize,
+    },
+    /// The zero cell.
+    Zero,
+    /// The accumulator of the op's dot product `e`.
+    Acc(usize),
+}
+
+/// One dot product of an op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotJob {
+    /// Activation sources, one per weight.
+    pub inputs: Vec<Operand>,
+    /// Weights and bias.
+    pub spec: DotSpec,
+    /// Advice values.
+    pub witness: DotWitness,
+}
+
+/// One requant slot of an op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequantJob {
+    /// First operand.
+    pub u1: Operand,
+    /// Second operand.
+    pub u2: Operand,
+    /// Fixed parameters.
+    pub params: RequantParams,
+    /// Static bound on the bits of the clamp excess.
+    pub t_bits: u32,
+    /// Advice values.
+    pub witness: RequantWitness,
+}
+
+/// One max-pool window of an op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaxPoolJob {
+    /// Window elements, padded to the window size by repeating the first.
+    pub inputs: Vec<Operand>,
+    /// Advice values.
+    pub witness: MaxPoolWitness,
+}
+
+/// One lut slot of an op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LutJob {
+    /// The looked-up element.
+    pub input: Operand,
+    /// Advice values.
+    pub witness: LutWitness,
+}
+
+/// How an op is proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpKind {
+    /// A model input, bound to the instance column.
+    Input {
+        /// First instance row of this input.
+        instance_offset: usize,
+        /// Advice values (equal to the instance when honest).
+        witness: Vec<Fr>,
+    },
+    /// A constant tensor.
+    Const {
+        /// Fixed values.
+        values: Vec<i64>,
+        /// Advice values (equal to `values` when honest).
+        witness: Vec<Fr>,
+    },
+    /// Dot products, each followed by a requantization (Conv, Gemm, AvgPool).
+    Dot {
+        /// One product per output element.
+        dots: Vec<DotJob>,
+        /// One requantization per output element, `u1 = Acc(e)`.
+        requant: Vec<RequantJob>,
+    },
+    /// Requantizations of input elements (Add, Mul, Rescale, Clip).
+    Requant {
+        /// One slot per output element.
+        items: Vec<RequantJob>,
+    },
+    /// Window maxima.
+    MaxPool {
+        /// Window size `kh * kw`.
+        window: usize,
+        /// Input bit width.
+        input_bits: u32,
+        /// One slot per output element.
+        items: Vec<MaxPoolJob>,
+    },
+    /// Table lookups.
+    Lut {
+        /// Tag of the op's table.
+        tag: u64,
+        /// One slot per output element.
+        items: Vec<LutJob>,
+    },
+    /// Copy constraints only.
+    Wiring {
+        /// Source of every output element.
+        map: WireMap,
+    },
+}
+
+/// One op of the circuit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpCircuit {
+    /// Node id.
+    pub node: usize,
+    /// Node name (region names start with it).
+    pub name: String,
+    /// Producer node ids, in input-slot order.
+    pub inputs: Vec<usize>,
+    /// How it is proven.
+    pub kind: OpKind,
+}

@@ -1,0 +1,514 @@
+//! Lowering: every op of a [`QModel`] becomes chip jobs (without witness values), and the
+//! planner's demand. Validation of the model's parameters against the bounds the chips rely
+//! on happens here, so a bad model fails before any layout.
+
+use std::collections::BTreeMap;
+
+use tk_quant::QModel;
+use tk_quant::ops::QOp;
+
+use crate::chips::dot::{self, DotSpec, DotWitness};
+use crate::chips::lut::{LutTable, LutWitness};
+use crate::chips::max_pool::{MaxPoolWitness, pool_windows};
+use crate::chips::requant::{MAX_T_BITS, RequantParams, RequantWitness};
+use crate::chips::wiring::{self, WireMap};
+use crate::chips::{add, avg_pool, clip, mul};
+use crate::error::CircuitError;
+use crate::jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob};
+use crate::plan::{Demand, OpDemand, RqDemand};
+
+pub(crate) fn invalid(node: usize, reason: impl Into<String>) -> CircuitError {
+    CircuitError::InvalidModel {
+        node,
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn volume(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// The model, lowered to chip jobs without witness values.
+pub(crate) struct Lowered {
+    pub ops: Vec<OpCircuit>,
+    pub luts: Vec<LutTable>,
+    pub demand: Demand,
+    /// `(node, first instance row)` of every model output.
+    pub outputs: Vec<(usize, usize)>,
+}
+
+fn check_requant(node: usize, m: i64, shift: u8, signed: bool) -> Result<(), CircuitError> {
+    let ok_m = if signed {
+        m.unsigned_abs() < 1 << 31
+    } else {
+        (1..1 << 31).contains(&m)
+    };
+    if !ok_m || shift > 62 {
+        return Err(invalid(
+            node,
+            format!("requant multiplier {m} or shift {shift} out of range"),
+        ));
+    }
+    Ok(())
+}
+
+fn requant_job(
+    node: usize,
+    u1: Operand,
+    u2: Operand,
+    params: RequantParams,
+    bounds: (u128, u128),
+) -> Result<RequantJob, CircuitError> {
+    let t_bits = params.t_bits(bounds.0, bounds.1);
+    if t_bits as usize > MAX_T_BITS - 16 {
+        return Err(invalid(
+            node,
+            format!("requantized value needs {t_bits} bits"),
+        ));
+    }
+    Ok(RequantJob {
+        u1,
+        u2,
+        params,
+        t_bits,
+        witness: RequantWitness::default(),
+    })
+}
+
+pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
+    let g = &model.graph;
+    let mut ops = Vec::with_capacity(g.nodes.len());
+    let mut luts: Vec<LutTable> = Vec::new();
+    let mut demand = Demand {
+        consts: 1,
+        ..Demand::default()
+    };
+    let mut input_offsets = BTreeMap::new();
+    for &id in &g.inputs {
+        input_offsets.insert(id, demand.instance_len);
+        let node = g
+            .nodes
+            .get(id)
+            .ok_or_else(|| invalid(id, "graph input is not a node"))?;
+        demand.instance_len += volume(&node.shape);
+    }
+    let mut outputs = Vec::with_capacity(g.outputs.len());
+    for &id in &g.outputs {
+        let node = g
+            .nodes
+            .get(id)
+            .ok_or_else(|| invalid(id, "graph output is not a node"))?;
+        outputs.push((id, demand.instance_len));
+        demand.instance_len += volume(&node.shape);
+    }
+    for (pos, node) in g.nodes.iter().enumerate() {
+        let id = node.id;
+        if id != pos {
+            return Err(invalid(pos, format!("node id {id} at position {pos}")));
+        }
+        if !(2..=16).contains(&node.bits) {
+            return Err(invalid(
+                id,
+                format!("bit width {} outside 2..=16", node.bits),
+            ));
+        }
+        if node.inputs.iter().any(|&p| p >= id) {
+            return Err(invalid(id, "an input is not an earlier node"));
+        }
+        let shape_of = |slot: usize| -> Result<&[usize], CircuitError> {
+            let p = node
+                .inputs
+                .get(slot)
+                .ok_or_else(|| invalid(id, "missing input"))?;
+            Ok(&g.nodes[*p].shape)
+        };
+        let bound_of = |slot: usize| -> u128 { 1u128 << (g.nodes[node.inputs[slot]].bits - 1) };
+        let (lo, hi) = (i64::from(node.lo()), i64::from(node.hi()));
+        let out_len = volume(&node.shape);
+        let dot_op = |taps: Vec<(Vec<(usize, i64)>, usize)>,
+                      bias: &dyn Fn(usize) -> i64,
+                      rq: &tk_quant::ops::Requant|
+         -> Result<(OpKind, OpDemand), CircuitError> {
+            if taps.len() != out_len {
+                return Err(invalid(id, "output shape does not match the op"));
+            }
+            let mut dots = Vec::with_capacity(taps.len());
+            let mut requant = Vec::with_capacity(taps.len());
+            for (e, (taps, ch)) in taps.into_iter().enumerate() {
+                let spec = DotSpec {
+                    weights: taps.iter().map(|t| t.1).collect(),
+                    bias: bias(ch),
+                };
+                if rq.multipliers.len() != 1 && ch >= rq.multipliers.len()
+                    || rq.multipliers.len() != rq.shifts.len()
+                {
+                    return Err(invalid(id, "requant parameters do not cover every channel"));
+                }
+                let (m, s) = rq.for_channel(ch);
+                check_requant(id, m.into(), s, false)?;
+                let params = RequantParams {
+                    m1: m.into(),
+                    m2: 0,
+                    m3: 0,
+                    shift: s,
+                    lo,
+                    hi,
+                };
+                let b = spec.bound(bound_of(0));
+                requant.push(requant_job(
+                    id,
+                    Operand::Acc(e),
+                    Operand::Zero,
+                    params,
+                    (b, 0),
+                )?);
+                dots.push(DotJob {
+                    inputs: taps
+                        .iter()
+                        .map(|t| Operand::Input {
+                            slot: 0,
+                            index: t.0,
+                        })
+                        .collect(),
+                    spec,
+                    witness: DotWitness::default(),
+                });
+            }
+            let d = OpDemand::Dot {
+                lens: dots.iter().map(|d| d.spec.weights.len()).collect(),
+                requant: requant.iter().map(rq_demand).collect(),
+            };
+            Ok((OpKind::Dot { dots, requant }, d))
+        };
+        let elementwise = |params: &dyn Fn(usize) -> Result<RequantParams, CircuitError>,
+                           binary: bool|
+         -> Result<(OpKind, OpDemand), CircuitError> {
+            let mut items = Vec::with_capacity(out_len);
+            let a_shape = shape_of(0)?;
+            let b_shape = if binary { shape_of(1)? } else { &[] };
+            if !wiring::broadcasts_to(a_shape, &node.shape)
+                || binary && !wiring::broadcasts_to(b_shape, &node.shape)
+            {
+                return Err(invalid(id, "inputs do not broadcast to the output shape"));
+            }
+            for e in 0..out_len {
+                let u1 = Operand::Input {
+                    slot: 0,
+                    index: wiring::broadcast_index(e, &node.shape, a_shape),
+                };
+                let (u2, b2) = if binary {
+                    let index = wiring::broadcast_index(e, &node.shape, b_shape);
+                    (Operand::Input { slot: 1, index }, bound_of(1))
+                } else {
+                    (Operand::Zero, 0)
+                };
+                items.push(requant_job(id, u1, u2, params(e)?, (bound_of(0), b2))?);
+            }
+            let d = OpDemand::Requant(items.iter().map(rq_demand).collect());
+            Ok((OpKind::Requant { items }, d))
+        };
+        let wire = |map: Result<WireMap, String>| -> Result<(OpKind, OpDemand), CircuitError> {
+            let map = map.map_err(|e| invalid(id, e))?;
+            if map.len() != out_len {
+                return Err(invalid(id, "wiring output does not match the node's shape"));
+            }
+            Ok((OpKind::Wiring { map }, OpDemand::None))
+        };
+        let (kind, d) = match &node.op {
+            QOp::Input(_) => {
+                let instance_offset = *input_offsets
+                    .get(&id)
+                    .ok_or_else(|| invalid(id, "input node is not a graph input"))?;
+                demand.inputs += out_len;
+                (
+                    OpKind::Input {
+                        instance_offset,
+                        witness: Vec::new(),
+                    },
+                    OpDemand::None,
+                )
+            }
+            QOp::Const(c) => {
+                if c.value.data.len() != out_len {
+                    return Err(invalid(id, "constant does not match the node's shape"));
+                }
+                if c.value.data.iter().any(|&v| v < node.lo() || v > node.hi()) {
+                    return Err(invalid(id, "constant outside the node's range"));
+                }
+                demand.consts += out_len;
+                let values = c.value.data.iter().map(|&v| i64::from(v)).collect();
+                (
+                    OpKind::Const {
+                        values,
+                        witness: Vec::new(),
+                    },
+                    OpDemand::None,
+                )
+            }
+            QOp::Conv(op) => {
+                let x = shape_of(0)?;
+                let w = &op.weight.shape;
+                if x.len() != 4 || w.len() != 4 || node.shape.len() != 4 || op.group == 0 {
+                    return Err(invalid(id, "conv needs rank-4 input, weight and output"));
+                }
+                if w[0] != node.shape[1]
+                    || x[1] != w[1] * op.group
+                    || w[0] % op.group != 0
+                    || op.bias.len() != w[0]
+                    || x[0] != node.shape[0]
+                    || volume(w) != op.weight.data.len()
+                {
+                    return Err(invalid(id, "conv shapes do not agree"));
+                }
+                dot_op(
+                    dot::conv_taps(x, &node.shape, op),
+                    &|c| op.bias[c].into(),
+                    &op.requant,
+                )?
+            }
+            QOp::Gemm(op) => {
+                let x = shape_of(0)?;
+                let w = &op.weight.shape;
+                if x.len() != 2
+                    || w.len() != 2
+                    || w[1] != x[1]
+                    || node.shape != [x[0], w[0]]
+                    || op.bias.len() != w[0]
+                    || volume(w) != op.weight.data.len()
+                {
+                    return Err(invalid(id, "gemm shapes do not agree"));
+                }
+                dot_op(dot::gemm_taps(x, op), &|c| op.bias[c].into(), &op.requant)?
+            }
+            QOp::AvgPool(op) => {
+                let x = shape_of(0)?;
+                if x.len() != 4 || node.shape.len() != 4 || x[..2] != node.shape[..2] {
+                    return Err(invalid(
+                        id,
+                        "avg_pool needs matching rank-4 input and output",
+                    ));
+                }
+                let lowered = avg_pool::lower(x, &node.shape, op, lo, hi)
+                    .ok_or_else(|| invalid(id, "no multiplier for a window count"))?;
+                let mut dots = Vec::new();
+                let mut requant = Vec::new();
+                for (e, (spec, window, params)) in lowered.into_iter().enumerate() {
+                    check_requant(id, params.m1, params.shift, false)?;
+                    let b = spec.bound(bound_of(0));
+                    requant.push(requant_job(
+                        id,
+                        Operand::Acc(e),
+                        Operand::Zero,
+                        params,
+                        (b, 0),
+                    )?);
+                    let inputs = window
+                        .iter()
+                        .map(|&i| Operand::Input { slot: 0, index: i })
+                        .collect();
+                    dots.push(DotJob {
+                        inputs,
+                        spec,
+                        witness: DotWitness::default(),
+                    });
+                }
+                let d = OpDemand::Dot {
+                    lens: dots.iter().map(|d| d.spec.weights.len()).collect(),
+                    requant: requant.iter().map(rq_demand).collect(),
+                };
+                (OpKind::Dot { dots, requant }, d)
+            }
+            QOp::Add(op) => {
+                check_requant(id, op.ma.into(), op.shift, true)?;
+                check_requant(id, op.mb.into(), op.shift, true)?;
+                elementwise(&|_| Ok(add::params(op, lo, hi)), true)?
+            }
+            QOp::Mul(op) => {
+                check_requant(id, op.m.into(), op.shift, false)?;
+                elementwise(&|_| Ok(mul::params(op, lo, hi)), true)?
+            }
+            QOp::Rescale(op) => {
+                let rq = &op.requant;
+                let channels = if node.shape.len() >= 2 {
+                    node.shape[1]
+                } else {
+                    1
+                };
+                if rq.multipliers.len() != rq.shifts.len()
+                    || rq.multipliers.len() != 1 && rq.multipliers.len() != channels
+                    || shape_of(0)? != node.shape.as_slice()
+                {
+                    return Err(invalid(id, "rescale parameters do not match the shape"));
+                }
+                let inner: usize = node.shape.iter().skip(2).product();
+                elementwise(
+                    &|e| {
+                        let c = if node.shape.len() >= 2 {
+                            e / inner % channels
+                        } else {
+                            0
+                        };
+                        let (m, s) = rq.for_channel(c);
+                        check_requant(id, m.into(), s, false)?;
+                        Ok(RequantParams {
+                            m1: m.into(),
+                            m2: 0,
+                            m3: 0,
+                            shift: s,
+                            lo,
+                            hi,
+                        })
+                    },
+                    false,
+                )?
+            }
+            QOp::Clip(op) => {
+                if op.lo > op.hi || shape_of(0)? != node.shape.as_slice() {
+                    return Err(invalid(id, "clip bounds or shape invalid"));
+                }
+                elementwise(&|_| Ok(clip::params(op)), false)?
+            }
+            QOp::Lut(op) => {
+                let bits = g.nodes[*node
+                    .inputs
+                    .first()
+                    .ok_or_else(|| invalid(id, "missing input"))?]
+                .bits;
+                if op.table.len() != 1 << bits || shape_of(0)? != node.shape.as_slice() {
+                    return Err(invalid(id, "lut table does not cover the input range"));
+                }
+                if op.table.iter().any(|&v| v < node.lo() || v > node.hi()) {
+                    return Err(invalid(id, "lut entry outside the output range"));
+                }
+                let table = LutTable {
+                    tag: 0,
+                    in_lo: op.in_lo.into(),
+                    values: op.table.iter().map(|&v| i64::from(v)).collect(),
+                };
+                let tag = match luts
+                    .iter()
+                    .find(|t| t.in_lo == table.in_lo && t.values == table.values)
+                {
+                    Some(t) => t.tag,
+                    None => {
+                        let tag = luts.len() as u64 + 1;
+                        luts.push(LutTable { tag, ..table });
+                        tag
+                    }
+                };
+                let items = (0..out_len)
+                    .map(|e| LutJob {
+                        input: Operand::Input { slot: 0, index: e },
+                        witness: LutWitness::default(),
+                    })
+                    .collect();
+                (OpKind::Lut { tag, items }, OpDemand::Lut { count: out_len })
+            }
+            QOp::MaxPool(op) => {
+                let x = shape_of(0)?;
+                if x.len() != 4 || node.shape.len() != 4 || x[..2] != node.shape[..2] {
+                    return Err(invalid(
+                        id,
+                        "max_pool needs matching rank-4 input and output",
+                    ));
+                }
+                let window = op.geometry.kernel[0] * op.geometry.kernel[1];
+                let input_bits = u32::from(g.nodes[node.inputs[0]].bits);
+                let mut items = Vec::with_capacity(out_len);
+                for w in pool_windows(x, &node.shape, &op.geometry) {
+                    let first = *w
+                        .first()
+                        .ok_or_else(|| invalid(id, "a window lies in the padding"))?;
+                    let mut inputs: Vec<Operand> = w
+                        .iter()
+                        .map(|&i| Operand::Input { slot: 0, index: i })
+                        .collect();
+                    inputs.resize(
+                        window,
+                        Operand::Input {
+                            slot: 0,
+                            index: first,
+                        },
+                    );
+                    items.push(MaxPoolJob {
+                        inputs,
+                        witness: MaxPoolWitness::default(),
+                    });
+                }
+                let d = OpDemand::MaxPool {
+                    window,
+                    input_bits,
+                    count: items.len(),
+                };
+                (
+                    OpKind::MaxPool {
+                        window,
+                        input_bits,
+                        items,
+                    },
+                    d,
+                )
+            }
+            QOp::Softmax(_) => {
+                return Err(CircuitError::UnsupportedOp {
+                    op: "Softmax",
+                    node: id,
+                });
+            }
+            QOp::Concat(op) => {
+                let shapes: Vec<Vec<usize>> = node
+                    .inputs
+                    .iter()
+                    .map(|&p| g.nodes[p].shape.clone())
+                    .collect();
+                wire(wiring::concat(&shapes, op.axis, &node.shape))?
+            }
+            QOp::Reshape(_) => wire(wiring::reshape(shape_of(0)?, &node.shape))?,
+            QOp::Transpose(op) => {
+                let x = shape_of(0)?;
+                let out: Vec<usize> = op
+                    .perm
+                    .iter()
+                    .map(|&p| x.get(p).copied().unwrap_or(0))
+                    .collect();
+                if out != node.shape {
+                    return Err(invalid(id, "transpose output shape mismatch"));
+                }
+                wire(wiring::transpose(x, &op.perm))?
+            }
+            QOp::Slice(op) => wire(wiring::slice(
+                shape_of(0)?,
+                &op.starts,
+                &op.steps,
+                &node.shape,
+            ))?,
+            QOp::Pad(op) => wire(wiring::pad(shape_of(0)?, &op.pads, &node.shape))?,
+            QOp::Resize(op) => wire(wiring::resize(shape_of(0)?, &op.scales, &node.shape))?,
+        };
+        demand.ops.push(d);
+        ops.push(OpCircuit {
+            node: id,
+            name: node.name.clone(),
+            inputs: node.inputs.clone(),
+            kind,
+        });
+    }
+    if !luts.is_empty() {
+        demand.lut_entries = Some(luts.iter().map(|t| t.values.len()).sum());
+    }
+    Ok(Lowered {
+        ops,
+        luts,
+        demand,
+        outputs,
+    })
+}
+
+fn rq_demand(j: &RequantJob) -> RqDemand {
+    RqDemand {
+        shift: j.params.shift.into(),
+        interval_bits: j.params.interval_bits(),
+        t_bits: j.t_bits,
+        checks_upper: j.params.checks_upper(),
+    }
+}

@@ -1,0 +1,479 @@
+//! The planner: rows per chip, the circuit's shape, and the smallest `k` it fits in.
+//!
+//! The planner sees only the model (never witness values). It tries every `k` from
+//! [`PlanOptions::min_k`] up, with the range limb width `R = min(16, k - 2)` (the range table
+//! has `2^(R+1) - 1` rows), every row width `W` (dot columns) from a candidate list, every lane
+//! count `L` and every lut slot count `P`, keeps the layouts that fit in the usable rows
+//! (`2^k - 6`: halo2 reserves 5 blinding rows and one more), and picks the cheapest by an
+//! estimate of prover work (columns times `2^k`, a lookup counting as 3.5 advice columns).
+
+use serde::{Deserialize, Serialize};
+
+use crate::chips::max_pool::MaxPoolShape;
+use crate::chips::range::{lane_rows, table_rows as range_table_rows};
+use crate::chips::requant::{MAX_T_BITS, RequantShape};
+use crate::chips::{limb_count, requant};
+use crate::error::CircuitError;
+
+/// Everything `configure` needs: the circuit's shape. Stored in key files; the verifying key
+/// is a function of these parameters and the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircuitParams {
+    /// `2^k` rows.
+    pub k: u32,
+    /// Advice (and fixed) columns per row `W`: the dot-product width.
+    pub width: usize,
+    /// Range lanes `L` (one lookup each).
+    pub lanes: usize,
+    /// Range limb width `R` in bits.
+    pub range_bits: u32,
+    /// Requant slot shape, if the model has any requantization.
+    pub requant: Option<RequantShape>,
+    /// Max-pool slot shapes, one per window size.
+    pub max_pool: Vec<MaxPoolShape>,
+    /// Lut slots per row (0 without Lut ops).
+    pub lut_slots: usize,
+    /// Length of the public instance column (inputs then outputs).
+    pub instance_len: usize,
+}
+
+impl Default for CircuitParams {
+    fn default() -> Self {
+        CircuitParams {
+            k: 6,
+            width: 8,
+            lanes: 1,
+            range_bits: 4,
+            requant: None,
+            max_pool: Vec::new(),
+            lut_slots: 0,
+            instance_len: 0,
+        }
+    }
+}
+
+impl CircuitParams {
+    /// Checks that `configure` can build these parameters (they may come from a key file).
+    pub fn validate(&self) -> Result<(), String> {
+        let usable = if (4..=26).contains(&self.k) {
+            usable_rows(self.k)
+        } else {
+            0
+        };
+        if usable == 0 {
+            return Err(format!("k = {} outside 4..=26", self.k));
+        }
+        if !(1..=1024).contains(&self.width) || self.lanes > 1024 {
+            return Err(format!("{} columns and {} lanes", self.width, self.lanes));
+        }
+        if !(1..=16).contains(&self.range_bits)
+            || self.lanes > 0 && range_table_rows(self.range_bits) > usable
+        {
+            return Err(format!(
+                "range limbs of {} bits at k = {}",
+                self.range_bits, self.k
+            ));
+        }
+        if let Some(s) = self.requant {
+            let bits = self.range_bits as usize;
+            if s.n_r.max(s.n_t).max(s.n_d) > 64
+                || s.n_t * bits > MAX_T_BITS
+                || s.width().max(requant::FIXED_WIDTH) > self.width
+            {
+                return Err(format!("requant shape {s:?} does not fit"));
+            }
+        }
+        for s in &self.max_pool {
+            if s.window == 0 || s.window > 1024 || s.n_d > 64 || s.width() > self.width {
+                return Err(format!("max-pool shape {s:?} does not fit"));
+            }
+        }
+        if 2 * self.lut_slots > self.width || self.instance_len > usable {
+            return Err("lut slots or instance do not fit".into());
+        }
+        Ok(())
+    }
+}
+
+/// Limits and overrides for the planner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Smallest `k` tried.
+    pub min_k: u32,
+    /// Largest `k` tried.
+    pub max_k: u32,
+    /// Force the row width `W`.
+    pub width: Option<usize>,
+    /// Force the number of range lanes.
+    pub lanes: Option<usize>,
+    /// Force the number of lut slots per row.
+    pub lut_slots: Option<usize>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            min_k: 6,
+            max_k: 24,
+            width: None,
+            lanes: None,
+            lut_slots: None,
+        }
+    }
+}
+
+/// Rows one chip takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChipRows {
+    /// Chip name.
+    pub chip: String,
+    /// Items (products, slots, limbs, table entries).
+    pub items: usize,
+    /// Rows.
+    pub rows: usize,
+}
+
+/// What the planner chose and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// The chosen shape.
+    pub params: CircuitParams,
+    /// Rows available below the blinding rows.
+    pub usable_rows: usize,
+    /// Rows of the main columns (constants, inputs, dot, requant, max-pool, lut).
+    pub main_rows: usize,
+    /// Rows per chip.
+    pub chips: Vec<ChipRows>,
+    /// Advice columns (main, `z`, lanes).
+    pub advice_columns: usize,
+    /// Lookup arguments.
+    pub lookups: usize,
+    /// The planner's cost estimate (arbitrary units).
+    pub cost: u64,
+}
+
+/// Usable rows of a circuit with `2^k` rows (5 blinding rows plus one).
+pub fn usable_rows(k: u32) -> usize {
+    (1usize << k) - 6
+}
+
+/// One requantization as the planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RqDemand {
+    pub shift: u32,
+    pub interval_bits: u32,
+    pub t_bits: u32,
+    /// Whether `hi - y` is range-checked too (interval not a power of two).
+    pub checks_upper: bool,
+}
+
+/// What one op asks of the chips (independent of the layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OpDemand {
+    Dot {
+        lens: Vec<usize>,
+        requant: Vec<RqDemand>,
+    },
+    Requant(Vec<RqDemand>),
+    MaxPool {
+        window: usize,
+        input_bits: u32,
+        count: usize,
+    },
+    Lut {
+        count: usize,
+    },
+    None,
+}
+
+/// The whole model's demand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Demand {
+    /// Constants including the zero cell.
+    pub consts: usize,
+    /// Model input elements.
+    pub inputs: usize,
+    /// Instance length.
+    pub instance_len: usize,
+    /// Per op.
+    pub ops: Vec<OpDemand>,
+    /// Lut tables' total entries.
+    pub lut_entries: Option<usize>,
+}
+
+struct Shapes {
+    requant: Option<RequantShape>,
+    max_pool: Vec<MaxPoolShape>,
+    min_width: usize,
+}
+
+impl Demand {
+    fn requants(&self) -> impl Iterator<Item = &RqDemand> {
+        self.ops.iter().flat_map(|op| match op {
+            OpDemand::Dot { requant, .. } | OpDemand::Requant(requant) => requant.as_slice(),
+            _ => &[],
+        })
+    }
+
+    fn shapes(&self, r: u32) -> Result<Shapes, CircuitError> {
+        let mut rq: Option<RequantShape> = None;
+        for d in self.requants() {
+            let s = rq.get_or_insert(RequantShape {
+                n_r: 1,
+                n_t: 1,
+                n_d: 1,
+            });
+            s.n_r = s.n_r.max(limb_count(d.shift, r));
+            s.n_t = s.n_t.max(limb_count(d.t_bits, r));
+            s.n_d = s.n_d.max(limb_count(d.interval_bits, r));
+        }
+        if let Some(s) = rq
+            && s.n_t * r as usize > MAX_T_BITS
+        {
+            // Lowering already bounds every t_bits far below this.
+            return Err(CircuitError::Internal(format!(
+                "a clamp excess needs {} bits, above {MAX_T_BITS}",
+                s.n_t * r as usize
+            )));
+        }
+        let mut max_pool: Vec<MaxPoolShape> = Vec::new();
+        for op in &self.ops {
+            if let OpDemand::MaxPool {
+                window, input_bits, ..
+            } = op
+            {
+                let n_d = limb_count(*input_bits, r).max(1);
+                match max_pool.iter_mut().find(|s| s.window == *window) {
+                    Some(s) => s.n_d = s.n_d.max(n_d),
+                    None => max_pool.push(MaxPoolShape {
+                        window: *window,
+                        n_d,
+                    }),
+                }
+            }
+        }
+        max_pool.sort_by_key(|s| s.window);
+        let min_width = rq
+            .map(|s| s.width().max(requant::FIXED_WIDTH))
+            .into_iter()
+            .chain(max_pool.iter().map(|s| s.width()))
+            .chain(self.lut_entries.map(|_| 2))
+            .max()
+            .unwrap_or(1);
+        Ok(Shapes {
+            requant: rq,
+            max_pool,
+            min_width,
+        })
+    }
+
+    /// Rows of every chip and the lane limbs, for one layout.
+    fn rows(&self, r: u32, width: usize, lut_slots: usize, sh: &Shapes) -> (Vec<ChipRows>, usize) {
+        let mut dot = (0, 0);
+        let mut rq = (0, 0);
+        let mut mp = (0, 0);
+        let mut lut = (0, 0);
+        let mut limbs = 0;
+        let rq_slots = sh.requant.map_or(1, |s| width / s.width());
+        let rq_limbs = |dd: &RqDemand| {
+            let n_t = sh.requant.map_or(0, |s| s.n_t);
+            let d = limb_count(dd.interval_bits, r);
+            limb_count(dd.shift, r) + n_t + d + if dd.checks_upper { d } else { 0 }
+        };
+        for op in &self.ops {
+            match op {
+                OpDemand::Dot { lens, requant } => {
+                    dot.0 += lens.len();
+                    dot.1 += lens
+                        .iter()
+                        .map(|&n| n.div_ceil(width).max(1))
+                        .sum::<usize>()
+                        + 1;
+                    rq.0 += requant.len();
+                    rq.1 += requant.len().div_ceil(rq_slots);
+                    limbs += requant.iter().map(rq_limbs).sum::<usize>();
+                }
+                OpDemand::Requant(requant) => {
+                    rq.0 += requant.len();
+                    rq.1 += requant.len().div_ceil(rq_slots);
+                    limbs += requant.iter().map(rq_limbs).sum::<usize>();
+                }
+                OpDemand::MaxPool {
+                    window,
+                    input_bits,
+                    count,
+                } => {
+                    let shape = sh.max_pool.iter().find(|s| s.window == *window);
+                    let slots = shape.map_or(1, |s| width / s.width());
+                    mp.0 += count;
+                    mp.1 += count.div_ceil(slots);
+                    limbs += count * window * limb_count(*input_bits, r);
+                }
+                OpDemand::Lut { count } => {
+                    lut.0 += count;
+                    lut.1 += count.div_ceil(lut_slots.max(1));
+                }
+                OpDemand::None => {}
+            }
+        }
+        let chips = vec![
+            ChipRows {
+                chip: "constant".into(),
+                items: self.consts,
+                rows: self.consts.div_ceil(width),
+            },
+            ChipRows {
+                chip: "input".into(),
+                items: self.inputs,
+                rows: self.inputs.div_ceil(width),
+            },
+            ChipRows {
+                chip: "dot".into(),
+                items: dot.0,
+                rows: dot.1,
+            },
+            ChipRows {
+                chip: "requant".into(),
+                items: rq.0,
+                rows: rq.1,
+            },
+            ChipRows {
+                chip: "max_pool".into(),
+                items: mp.0,
+                rows: mp.1,
+            },
+            ChipRows {
+                chip: "lut".into(),
+                items: lut.0,
+                rows: lut.1,
+            },
+        ];
+        (chips, limbs)
+    }
+
+    /// Chooses the cheapest layout that fits.
+    pub fn plan(&self, opts: &PlanOptions) -> Result<PlanReport, CircuitError> {
+        let mut best: Option<PlanReport> = None;
+        let mut smallest_rows = usize::MAX;
+        for k in opts.min_k.max(5)..=opts.max_k {
+            if best.as_ref().is_some_and(|b| k > b.params.k + 2) {
+                break;
+            }
+            let usable = usable_rows(k);
+            let r = (k - 2).min(16);
+            let sh = self.shapes(r)?;
+            let widths: Vec<usize> = match opts.width {
+                Some(w) => vec![w],
+                None => {
+                    let mut w: Vec<usize> = [4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64]
+                        .into_iter()
+                        .chain([sh.min_width, 2 * sh.min_width])
+                        .filter(|&w| w >= sh.min_width)
+                        .collect();
+                    w.sort_unstable();
+                    w.dedup();
+                    w
+                }
+            };
+            let lane_opts: Vec<usize> = opts
+                .lanes
+                .map_or_else(|| vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32], |l| vec![l]);
+            let lut_opts: Vec<usize> = match (self.lut_entries, opts.lut_slots) {
+                (None, _) => vec![0],
+                (Some(_), Some(p)) => vec![p],
+                (Some(_), None) => vec![1, 2, 4, 8],
+            };
+            let other_rows = self
+                .lut_entries
+                .map_or(0, lut_table_rows_count)
+                .max(self.instance_len);
+            for &width in &widths {
+                if width < sh.min_width {
+                    continue;
+                }
+                for &p in &lut_opts {
+                    if 2 * p > width {
+                        continue;
+                    }
+                    let (chips, limbs) = self.rows(r, width, p, &sh);
+                    let main: usize = chips.iter().map(|c| c.rows).sum();
+                    // Without range checks there are no lanes and no range table.
+                    let (lane_opts, fixed_rows) = if limbs == 0 {
+                        (vec![0], other_rows)
+                    } else {
+                        (lane_opts.clone(), other_rows.max(range_table_rows(r)))
+                    };
+                    for &lanes in &lane_opts {
+                        let lanes_rows = if lanes == 0 {
+                            0
+                        } else {
+                            lane_rows(limbs, lanes)
+                        };
+                        let rows = main.max(lanes_rows).max(fixed_rows);
+                        smallest_rows = smallest_rows.min(rows);
+                        if rows > usable {
+                            continue;
+                        }
+                        let advice = width + 1 + lanes;
+                        let lookups = lanes + p;
+                        let perm_cols = width + 1 + lanes + 1;
+                        let selectors = 4 + sh.max_pool.len() + usize::from(p > 0);
+                        let fixed = width + 1 + lanes + selectors;
+                        let units = 4 * advice + 14 * lookups + 4 * perm_cols.div_ceil(3) + fixed;
+                        let cost = (units as u64) << k;
+                        if best.as_ref().is_some_and(|b| b.cost <= cost) {
+                            continue;
+                        }
+                        let mut chips = chips.clone();
+                        chips.push(ChipRows {
+                            chip: "range lanes".into(),
+                            items: limbs,
+                            rows: lanes_rows,
+                        });
+                        if lanes > 0 {
+                            chips.push(ChipRows {
+                                chip: "range table".into(),
+                                items: range_table_rows(r),
+                                rows: range_table_rows(r),
+                            });
+                        }
+                        if let Some(e) = self.lut_entries {
+                            chips.push(ChipRows {
+                                chip: "lut table".into(),
+                                items: e,
+                                rows: lut_table_rows_count(e),
+                            });
+                        }
+                        best = Some(PlanReport {
+                            params: CircuitParams {
+                                k,
+                                width,
+                                lanes,
+                                range_bits: r,
+                                requant: sh.requant,
+                                max_pool: sh.max_pool.clone(),
+                                lut_slots: p,
+                                instance_len: self.instance_len,
+                            },
+                            usable_rows: usable,
+                            main_rows: main,
+                            chips,
+                            advice_columns: advice,
+                            lookups,
+                            cost,
+                        });
+                    }
+                }
+            }
+        }
+        best.ok_or(CircuitError::TooLarge {
+            rows: smallest_rows,
+            max_k: opts.max_k,
+        })
+    }
+}
+
+/// Rows of the lut table: the zero row plus every entry (see [`crate::chips::lut::table_rows`]).
+fn lut_table_rows_count(entries: usize) -> usize {
+    entries + 1
+}

@@ -1,0 +1,321 @@
+//! Op witnesses (the values each op saw and produced), their checks against the integer
+//! standard, and the advice values of the chip jobs computed from them.
+
+use tk_quant::{QModel, QNode, QTensor};
+
+use crate::chips::dot::DotWitness;
+use crate::chips::lut::{LutTable, LutWitness};
+use crate::chips::max_pool::MaxPoolWitness;
+use crate::chips::requant::RequantWitness;
+use crate::error::CircuitError;
+use crate::field::{Fr, fe};
+use crate::jobs::{OpCircuit, OpKind, Operand};
+use crate::lower::{invalid, volume};
+use crate::plan::CircuitParams;
+
+/// The values one op saw and produced (one trace record).
+#[derive(Debug, Clone)]
+pub struct OpWitness<'a> {
+    /// The op's node in the model.
+    pub node: &'a QNode,
+    /// Its input tensors, in `node.inputs` order.
+    pub inputs: Vec<QTensor>,
+    /// Its output tensor.
+    pub output: QTensor,
+}
+
+/// Integer value of an operand, given the op's inputs and dot accumulators.
+fn operand_value(op: Operand, inputs: &[QTensor], accs: &[i128]) -> i64 {
+    match op {
+        Operand::Input { slot, index } => i64::from(inputs[slot].data[index]),
+        Operand::Zero => 0,
+        Operand::Acc(e) => accs[e] as i64,
+    }
+}
+
+/// The integer standard's output of `op` on `inputs`, and the dot accumulators.
+pub(crate) fn reference(
+    op: &OpCircuit,
+    inputs: &[QTensor],
+    luts: &[LutTable],
+) -> Result<(Vec<i64>, Vec<i128>), CircuitError> {
+    let val = |o: Operand| operand_value(o, inputs, &[]);
+    Ok(match &op.kind {
+        OpKind::Input { .. } => (Vec::new(), Vec::new()),
+        OpKind::Const { values, .. } => (values.clone(), Vec::new()),
+        OpKind::Dot { dots, requant } => {
+            let accs: Vec<i128> = dots
+                .iter()
+                .map(|d| {
+                    d.spec
+                        .eval(&d.inputs.iter().map(|&o| val(o)).collect::<Vec<_>>())
+                })
+                .collect();
+            let out = requant
+                .iter()
+                .zip(&accs)
+                .map(|(r, &acc)| r.params.eval(acc as i64, 0))
+                .collect();
+            (out, accs)
+        }
+        OpKind::Requant { items } => (
+            items
+                .iter()
+                .map(|r| r.params.eval(val(r.u1), val(r.u2)))
+                .collect(),
+            Vec::new(),
+        ),
+        OpKind::MaxPool { items, .. } => (
+            items
+                .iter()
+                .map(|m| m.inputs.iter().map(|&o| val(o)).max().unwrap_or(0))
+                .collect(),
+            Vec::new(),
+        ),
+        OpKind::Lut { tag, items } => {
+            let table = luts
+                .iter()
+                .find(|t| t.tag == *tag)
+                .ok_or_else(|| invalid(op.node, "lut tag"))?;
+            let out = items
+                .iter()
+                .map(|l| {
+                    let x = val(l.input);
+                    table.get(x).ok_or_else(|| CircuitError::InvalidWitness {
+                        node: op.node,
+                        reason: format!("lut input {x} outside the table"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            (out, Vec::new())
+        }
+        OpKind::Wiring { map } => (
+            map.iter()
+                .map(|s| s.map_or(0, |(slot, i)| i64::from(inputs[slot].data[i])))
+                .collect(),
+            Vec::new(),
+        ),
+    })
+}
+
+/// Collects one witness per node, checking shapes against the model.
+pub(crate) fn index_witnesses<'w, 'a>(
+    model: &QModel,
+    witnesses: &'w [OpWitness<'a>],
+) -> Result<Vec<&'w OpWitness<'a>>, CircuitError> {
+    let g = &model.graph;
+    let mut by_node: Vec<Option<&OpWitness<'a>>> = vec![None; g.nodes.len()];
+    for w in witnesses {
+        let id = w.node.id;
+        let slot = by_node
+            .get_mut(id)
+            .ok_or_else(|| CircuitError::InvalidWitness {
+                node: id,
+                reason: "no such node".into(),
+            })?;
+        if slot.replace(w).is_some() {
+            return Err(CircuitError::InvalidWitness {
+                node: id,
+                reason: "two witnesses".into(),
+            });
+        }
+    }
+    by_node
+        .into_iter()
+        .enumerate()
+        .map(|(id, w)| {
+            let bad = |reason: String| CircuitError::InvalidWitness { node: id, reason };
+            let w = w.ok_or_else(|| bad("missing".into()))?;
+            let node = &g.nodes[id];
+            if w.output.shape != node.shape || w.output.data.len() != volume(&node.shape) {
+                return Err(bad(format!(
+                    "output shape {:?}, node has {:?}",
+                    w.output.shape, node.shape
+                )));
+            }
+            if w.inputs.len() != node.inputs.len() {
+                return Err(bad(format!(
+                    "{} inputs, node has {}",
+                    w.inputs.len(),
+                    node.inputs.len()
+                )));
+            }
+            for (t, &p) in w.inputs.iter().zip(&node.inputs) {
+                if t.shape != g.nodes[p].shape || t.data.len() != volume(&t.shape) {
+                    return Err(bad(format!(
+                        "input shape {:?}, producer has {:?}",
+                        t.shape, g.nodes[p].shape
+                    )));
+                }
+            }
+            Ok(w)
+        })
+        .collect()
+}
+
+pub(crate) fn check_witnesses(
+    model: &QModel,
+    ops: &[OpCircuit],
+    luts: &[LutTable],
+    wits: &[&OpWitness<'_>],
+) -> Result<(), CircuitError> {
+    for op in ops {
+        let w = wits[op.node];
+        for (slot, &p) in op.inputs.iter().enumerate() {
+            if let Some(index) = w.inputs[slot]
+                .data
+                .iter()
+                .zip(&wits[p].output.data)
+                .position(|(a, b)| a != b)
+            {
+                return Err(CircuitError::InvalidWitness {
+                    node: op.node,
+                    reason: format!("input {slot} element {index} differs from node {p}'s output"),
+                });
+            }
+        }
+        let node = &model.graph.nodes[op.node];
+        if let OpKind::Input { .. } = op.kind {
+            if let Some(index) = w
+                .output
+                .data
+                .iter()
+                .position(|&v| v < node.lo() || v > node.hi())
+            {
+                return Err(CircuitError::InvalidWitness {
+                    node: op.node,
+                    reason: format!(
+                        "input element {index} outside [{}, {}]",
+                        node.lo(),
+                        node.hi()
+                    ),
+                });
+            }
+            continue;
+        }
+        let (expected, _) = reference(op, &w.inputs, luts)?;
+        for (index, (&e, &c)) in expected.iter().zip(&w.output.data).enumerate() {
+            if e != i64::from(c) {
+                return Err(CircuitError::WitnessMismatch {
+                    node: op.node,
+                    index,
+                    claimed: c.into(),
+                    expected: e,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn fill_witness(
+    op: &mut OpCircuit,
+    w: &OpWitness<'_>,
+    luts: &[LutTable],
+    p: &CircuitParams,
+) -> Result<(), CircuitError> {
+    let node = op.node;
+    let fail = |reason: String| CircuitError::InvalidWitness { node, reason };
+    let y = |e: usize| i64::from(w.output.data[e]);
+    let (_, accs) = reference(op, &w.inputs, luts).unwrap_or_default();
+    let val = |o: Operand| operand_value(o, &w.inputs, &accs);
+    match &mut op.kind {
+        OpKind::Input { witness, .. } | OpKind::Const { witness, .. } => {
+            *witness = w.output.data.iter().map(|&v| fe(v.into())).collect();
+        }
+        OpKind::Dot { dots, requant } => {
+            let shape = p.requant.ok_or_else(|| fail("no requant shape".into()))?;
+            for d in dots.iter_mut() {
+                let x: Vec<i64> = d.inputs.iter().map(|&o| val(o)).collect();
+                d.witness = DotWitness::compute(&d.spec, &x, p.width);
+            }
+            for (e, r) in requant.iter_mut().enumerate() {
+                r.witness = RequantWitness::compute(
+                    &r.params,
+                    val(r.u1),
+                    val(r.u2),
+                    Some(y(e)),
+                    &shape,
+                    p.range_bits,
+                )
+                .map_err(fail)?;
+            }
+        }
+        OpKind::Requant { items } => {
+            let shape = p.requant.ok_or_else(|| fail("no requant shape".into()))?;
+            for (e, r) in items.iter_mut().enumerate() {
+                r.witness = RequantWitness::compute(
+                    &r.params,
+                    val(r.u1),
+                    val(r.u2),
+                    Some(y(e)),
+                    &shape,
+                    p.range_bits,
+                )
+                .map_err(fail)?;
+            }
+        }
+        OpKind::MaxPool { window, items, .. } => {
+            let shape = *p
+                .max_pool
+                .iter()
+                .find(|s| s.window == *window)
+                .ok_or_else(|| fail("no max-pool shape".into()))?;
+            for (e, m) in items.iter_mut().enumerate() {
+                let x: Vec<i64> = m.inputs.iter().map(|&o| val(o)).collect();
+                m.witness = MaxPoolWitness::compute(&x, Some(y(e)), &shape, p.range_bits);
+            }
+        }
+        OpKind::Lut { items, .. } => {
+            for (e, l) in items.iter_mut().enumerate() {
+                l.witness = LutWitness {
+                    x: fe(val(l.input).into()),
+                    y: fe(y(e).into()),
+                };
+            }
+        }
+        OpKind::Wiring { .. } => {}
+    }
+    Ok(())
+}
+
+/// The public instance for model inputs `inputs` (in `graph.inputs` order) and outputs
+/// `outputs` (in `graph.outputs` order). Fails if a shape differs from the model or an element
+/// lies outside its node's range: a verifier must reject such public values.
+pub fn public_instance(
+    model: &QModel,
+    inputs: &[QTensor],
+    outputs: &[QTensor],
+) -> Result<Vec<Fr>, CircuitError> {
+    let g = &model.graph;
+    if inputs.len() != g.inputs.len() || outputs.len() != g.outputs.len() {
+        return Err(CircuitError::InvalidPublic(
+            "wrong number of tensors".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (&id, t) in g
+        .inputs
+        .iter()
+        .zip(inputs)
+        .chain(g.outputs.iter().zip(outputs))
+    {
+        let node = g
+            .nodes
+            .get(id)
+            .ok_or_else(|| CircuitError::InvalidPublic(format!("no node {id}")))?;
+        if t.shape != node.shape || t.data.len() != volume(&node.shape) {
+            return Err(CircuitError::InvalidPublic(format!(
+                "node {id}: shape {:?}, expected {:?}",
+                t.shape, node.shape
+            )));
+        }
+        if let Some(v) = t.data.iter().find(|&&v| v < node.lo() || v > node.hi()) {
+            return Err(CircuitError::InvalidPublic(format!(
+                "node {id}: {v} outside its range"
+            )));
+        }
+        out.extend(t.data.iter().map(|&v| fe(v.into())));
+    }
+    Ok(out)
+}

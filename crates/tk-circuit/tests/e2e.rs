@@ -1,0 +1,160 @@
+//! End to end: conv -> relu -> max_pool -> reshape -> gemm, executed by the test's own
+//! integer executor, proven and verified; plus a LeNet-5-sized cost measurement (ignored by
+//! default: `cargo test -p tk-circuit --release --test e2e -- --ignored --nocapture`).
+
+mod common;
+
+use common::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tk_circuit::prelude::*;
+use tk_quant::ops::{Clip, Conv, Gemm, MaxPool, PoolGeometry, QOp, Requant, Reshape};
+
+fn conv(c_in: usize, c_out: usize, k: usize, pad: usize, seed: u64) -> QOp {
+    QOp::Conv(Conv {
+        strides: [1, 1],
+        pads: [pad; 4],
+        dilations: [1, 1],
+        group: 1,
+        weight: tensor(
+            &[c_out, c_in, k, k],
+            values(c_out * c_in * k * k, -90, 90, seed),
+        ),
+        bias: values(c_out, -2000, 2000, seed + 1),
+        requant: Requant {
+            multipliers: values(c_out, 1_100_000_000, 2_000_000_000, seed + 2),
+            shifts: vec![38; c_out],
+        },
+    })
+}
+
+fn gemm(k: usize, n: usize, seed: u64) -> QOp {
+    QOp::Gemm(Gemm {
+        weight: tensor(&[n, k], values(n * k, -90, 90, seed)),
+        bias: values(n, -2000, 2000, seed + 1),
+        requant: Requant {
+            multipliers: vec![1_500_000_000],
+            shifts: vec![39],
+        },
+    })
+}
+
+fn relu() -> QOp {
+    QOp::Clip(Clip { lo: 0, hi: 127 })
+}
+
+fn pool2() -> QOp {
+    QOp::MaxPool(MaxPool {
+        geometry: PoolGeometry {
+            kernel: [2, 2],
+            strides: [2, 2],
+            pads: [0; 4],
+        },
+    })
+}
+
+/// x [1, 1, 8, 8] -> conv 3x3 (4 channels, pad 1) -> relu -> max_pool 2x2 -> reshape [1, 64]
+/// -> gemm 64 -> 10.
+fn small_cnn() -> tk_quant::QModel {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 1, 8, 8], 8);
+    let c = b.op("conv", conv(1, 4, 3, 1, 20), &[x], &[1, 4, 8, 8], 8);
+    let r = b.op("relu", relu(), &[c], &[1, 4, 8, 8], 8);
+    let p = b.op("pool", pool2(), &[r], &[1, 4, 4, 4], 8);
+    let f = b.op("flatten", QOp::Reshape(Reshape {}), &[p], &[1, 64], 8);
+    let y = b.op("fc", gemm(64, 10, 30), &[f], &[1, 10], 8);
+    b.output(y);
+    b.build()
+}
+
+#[test]
+fn small_cnn_end_to_end() {
+    let m = small_cnn();
+    let x = vec![tensor(&[1, 1, 8, 8], values(64, -128, 127, 99))];
+    let values_by_node = execute(&m, &x);
+    let c =
+        ModelCircuit::new(&m, &witnesses(&m, &values_by_node), &PlanOptions::default()).unwrap();
+    eprintln!("[e2e] plan: {:#?}", c.report());
+    assert_satisfied(&c);
+
+    let params = time(&format!("e2e: params k={}", c.k()), || {
+        setup_params(c.k(), 3)
+    });
+    let pk = time("e2e: keygen", || keygen(&params, &c)).unwrap();
+    let proof = time("e2e: prove", || {
+        prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(1))
+    })
+    .unwrap();
+    let vk = pk.vk();
+    let public = public_instance(&m, &x, &[values_by_node[5].clone()]).unwrap();
+    assert_eq!(public, c.instance());
+    time("e2e: verify", || verify(&params, &vk, &public, &proof)).unwrap();
+    eprintln!(
+        "[e2e] proof {} B, vk {} B",
+        proof.len(),
+        vk.to_bytes().unwrap().len()
+    );
+
+    // Claiming another output fails.
+    let mut other = values_by_node[5].clone();
+    other.data[3] = if other.data[3] == 0 { 1 } else { 0 };
+    let wrong = public_instance(&m, &x, &[other]).unwrap();
+    assert!(verify(&params, &vk, &wrong, &proof).is_err());
+    // Public values outside their range are refused before verification.
+    let mut bad = x[0].clone();
+    bad.data[0] = 300;
+    assert!(public_instance(&m, &[bad], &[values_by_node[5].clone()]).is_err());
+}
+
+/// LeNet-5 on 28x28 (conv 5x5 x6, pool, conv 5x5 x16, pool, fc 256-120-84-10), with ReLU.
+fn lenet() -> tk_quant::QModel {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 1, 28, 28], 8);
+    let c1 = b.op("conv1", conv(1, 6, 5, 0, 40), &[x], &[1, 6, 24, 24], 8);
+    let r1 = b.op("relu1", relu(), &[c1], &[1, 6, 24, 24], 8);
+    let p1 = b.op("pool1", pool2(), &[r1], &[1, 6, 12, 12], 8);
+    let c2 = b.op("conv2", conv(6, 16, 5, 0, 50), &[p1], &[1, 16, 8, 8], 8);
+    let r2 = b.op("relu2", relu(), &[c2], &[1, 16, 8, 8], 8);
+    let p2 = b.op("pool2", pool2(), &[r2], &[1, 16, 4, 4], 8);
+    let f = b.op("flatten", QOp::Reshape(Reshape {}), &[p2], &[1, 256], 8);
+    let f1 = b.op("fc1", gemm(256, 120, 60), &[f], &[1, 120], 8);
+    let r3 = b.op("relu3", relu(), &[f1], &[1, 120], 8);
+    let f2 = b.op("fc2", gemm(120, 84, 70), &[r3], &[1, 84], 8);
+    let r4 = b.op("relu4", relu(), &[f2], &[1, 84], 8);
+    let f3 = b.op("fc3", gemm(84, 10, 80), &[r4], &[1, 10], 8);
+    b.output(f3);
+    b.build()
+}
+
+#[test]
+#[ignore = "cost measurement, about a minute in release"]
+fn lenet_cost() {
+    let m = lenet();
+    let x = vec![tensor(&[1, 1, 28, 28], values(784, -128, 127, 5))];
+    let values_by_node = execute(&m, &x);
+    // TK_WIDTH, TK_LANES and TK_MAX_K override the planner, to compare layouts.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let opts = PlanOptions {
+        width: env("TK_WIDTH"),
+        lanes: env("TK_LANES"),
+        max_k: env("TK_MAX_K").map_or(24, |k| k as u32),
+        ..PlanOptions::default()
+    };
+    let c = time("lenet: build", || {
+        ModelCircuit::new(&m, &witnesses(&m, &values_by_node), &opts).unwrap()
+    });
+    eprintln!("[lenet] plan: {:#?}", c.report());
+    let params = time(&format!("lenet: params k={}", c.k()), || {
+        setup_params(c.k(), 3)
+    });
+    let pk = time("lenet: keygen", || keygen(&params, &c)).unwrap();
+    let proof = time("lenet: prove", || {
+        prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(1))
+    })
+    .unwrap();
+    time("lenet: verify", || {
+        verify(&params, &pk.vk(), c.instance(), &proof)
+    })
+    .unwrap();
+    eprintln!("[lenet] proof {} B", proof.len());
+}
