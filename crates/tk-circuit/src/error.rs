@@ -82,6 +82,12 @@ pub enum CircuitError {
     /// An error reported by halo2 during keygen or proving.
     #[error("halo2: {0}")]
     Halo2(#[from] halo2_axiom::plonk::Error),
+    /// The trace could not be read.
+    #[error("trace: {0}")]
+    Trace(#[from] tk_trace::TraceError),
+    /// The trace does not belong to the model (digest, nodes or references differ).
+    #[error("trace does not match the model: {0}")]
+    TraceMismatch(String),
     /// Reading or writing a file failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

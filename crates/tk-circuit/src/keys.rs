@@ -99,6 +99,19 @@ pub fn load_or_setup_params(dir: &Path, k: u32) -> Result<Params, CircuitError> 
     Ok(params)
 }
 
+/// Parameters for `2^k` rows from a user-supplied file (e.g. from a trusted-setup ceremony),
+/// downsized when the file holds more rows. Fails if the file holds fewer than `2^k`.
+pub fn load_params_file(path: &Path, k: u32) -> Result<Params, CircuitError> {
+    let mut params = read_params(path)?;
+    if params.k() < k {
+        return Err(CircuitError::ParamsMismatch { expected: k, got: params.k() });
+    }
+    if params.k() > k {
+        params.downsize(k);
+    }
+    Ok(params)
+}
+
 /// A verifying key with the circuit shape it belongs to.
 #[derive(Debug, Clone)]
 pub struct ModelVk {

@@ -24,6 +24,8 @@ pub mod chips;
 mod circuit;
 mod error;
 pub mod field;
+mod from_trace;
+pub mod proof_file;
 mod jobs;
 pub mod keys;
 mod lower;
@@ -33,6 +35,7 @@ mod witness;
 
 pub use circuit::{ModelCircuit, ModelConfig, RegionRows};
 pub use error::CircuitError;
+pub use from_trace::TraceValues;
 pub use jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob};
 pub use plan::{CircuitParams, PlanOptions, PlanReport};
 pub use witness::{OpWitness, public_instance};

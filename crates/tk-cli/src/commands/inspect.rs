@@ -40,7 +40,7 @@ struct Summary {
 }
 
 /// Runs `tk inspect`.
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<serde_json::Value> {
     let model = super::import(&args.model, &args.input_shapes)?;
     let graph = &model.graph;
     let line = |id: usize| {
@@ -71,10 +71,11 @@ pub fn run(args: Args) -> Result<()> {
         inputs: graph.inputs().iter().map(|o| line(o.node)).collect(),
         outputs: graph.outputs().iter().map(|o| line(o.node)).collect(),
     };
+    let value = serde_json::to_value(&summary)?;
     if args.json {
-        let doc = serde_json::json!({ "nodes": lines, "summary": summary });
+        let doc = serde_json::json!({ "nodes": lines, "summary": value });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        return Ok(value);
     }
     for l in &lines {
         println!("{:>5}  {:<20} {:<28} {:?} <- [{}]", l.id, l.op, l.name, l.shape, l.inputs.join(", "));
@@ -89,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     let ops: Vec<String> = summary.ops.iter().map(|(k, v)| format!("{k} x{v}")).collect();
     println!("ops: {}", ops.join(", "));
-    Ok(())
+    Ok(value)
 }
 
 fn describe(lines: &[NodeLine]) -> String {

@@ -1,7 +1,15 @@
 //! One module per subcommand.
 
+pub mod check;
+pub mod eval;
 pub mod inspect;
+pub mod keys_dir;
+pub mod profile;
+pub mod prove;
+pub mod quantize;
 pub mod run;
+pub mod setup;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;

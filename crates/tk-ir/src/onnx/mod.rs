@@ -32,6 +32,7 @@ mod convert;
 mod node;
 mod registry;
 mod tensor;
+pub mod tract;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

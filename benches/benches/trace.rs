@@ -1,0 +1,37 @@
+//! Trace writing (through the runtime's observer), reading and checking.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tk_benches::repo_model;
+use tk_trace::{ModelDigest, TraceReader, TraceWriter};
+
+fn trace(c: &mut Criterion) {
+    let (model, inputs) = repo_model("models/lenet5_mnist.onnx", "models/mnist/calib_x_128.npy", "models/mnist/sample0.npy");
+    let tkq = tk_quant::file::to_bytes(&model).expect("model encodes");
+    let digest = ModelDigest::of_bytes(&tkq);
+    let runtime = tk_runtime::Runtime::new(&model).expect("model validates");
+    let write = || {
+        let mut writer = TraceWriter::new(Vec::new(), &model, &digest).expect("writer");
+        runtime.run_observed(&inputs, &mut writer).expect("runs");
+        writer.finish().expect("finishes")
+    };
+    let bytes = write();
+    let mut group = c.benchmark_group("trace lenet5");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("run + write", |b| b.iter(write));
+    group.bench_function("read", |b| {
+        b.iter(|| {
+            let mut reader = TraceReader::new(bytes.as_slice()).expect("header");
+            while reader.next_frame().expect("frame").is_some() {}
+        })
+    });
+    group.bench_function("check", |b| {
+        b.iter(|| {
+            let reader = TraceReader::new(bytes.as_slice()).expect("header");
+            tk_trace::check(reader, &model, &digest).expect("checks")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, trace);
+criterion_main!(benches);
