@@ -19,9 +19,11 @@ fn kernels(c: &mut Criterion) {
         let node = gemm_node(rows, k, n);
         let x = tensor_i8(&[rows, k], 5);
         group.throughput(Throughput::Elements((rows * k * n) as u64));
-        group.bench_with_input(BenchmarkId::new("gemm", format!("{rows}x{k}x{n}")), &x, |b, x| {
-            b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("gemm runs"))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("gemm", format!("{rows}x{k}x{n}")),
+            &x,
+            |b, x| b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("gemm runs")),
+        );
     }
     let shape = [1, 64, 56, 56];
     let node = rescale_node(&shape);
@@ -36,12 +38,24 @@ fn kernels(c: &mut Criterion) {
 fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("model");
     for (name, onnx, calib, sample) in [
-        ("digits_cnn", "models/digits_cnn.onnx", "models/digits/calib_x_img.npy", "models/digits/sample0_img.npy"),
-        ("lenet5_mnist", "models/lenet5_mnist.onnx", "models/mnist/calib_x_128.npy", "models/mnist/sample0.npy"),
+        (
+            "digits_cnn",
+            "models/digits_cnn.onnx",
+            "models/digits/calib_x_img.npy",
+            "models/digits/sample0_img.npy",
+        ),
+        (
+            "lenet5_mnist",
+            "models/lenet5_mnist.onnx",
+            "models/mnist/calib_x_128.npy",
+            "models/mnist/sample0.npy",
+        ),
     ] {
         let (model, inputs) = repo_model(onnx, calib, sample);
         let runtime = tk_runtime::Runtime::new(&model).expect("model validates");
-        group.bench_function(name, |b| b.iter(|| runtime.run(&inputs).expect("model runs")));
+        group.bench_function(name, |b| {
+            b.iter(|| runtime.run(&inputs).expect("model runs"))
+        });
     }
     group.finish();
 }

@@ -5,7 +5,11 @@ use tk_benches::repo_model;
 use tk_trace::{ModelDigest, TraceReader, TraceWriter};
 
 fn trace(c: &mut Criterion) {
-    let (model, inputs) = repo_model("models/lenet5_mnist.onnx", "models/mnist/calib_x_128.npy", "models/mnist/sample0.npy");
+    let (model, inputs) = repo_model(
+        "models/lenet5_mnist.onnx",
+        "models/mnist/calib_x_128.npy",
+        "models/mnist/sample0.npy",
+    );
     let tkq = tk_quant::file::to_bytes(&model).expect("model encodes");
     let digest = ModelDigest::of_bytes(&tkq);
     let runtime = tk_runtime::Runtime::new(&model).expect("model validates");

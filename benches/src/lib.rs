@@ -23,11 +23,17 @@ pub fn tensor_i8(shape: &[usize], seed: u64) -> QTensor {
             (state % 255) as i32 - 127
         })
         .collect();
-    QTensor { shape: shape.to_vec(), data }
+    QTensor {
+        shape: shape.to_vec(),
+        data,
+    }
 }
 
 fn requant(channels: usize) -> Requant {
-    Requant { multipliers: vec![1 << 30; channels], shifts: vec![40; channels] }
+    Requant {
+        multipliers: vec![1 << 30; channels],
+        shifts: vec![40; channels],
+    }
 }
 
 /// A 3x3, stride 1, pad 1 convolution node over `[1, c_in, hw, hw]` to `c_out` channels.
@@ -57,7 +63,11 @@ pub fn gemm_node(rows: usize, k: usize, n: usize) -> QNode {
         id: 1,
         name: "gemm".into(),
         ir_node: None,
-        op: QOp::Gemm(Gemm { weight: tensor_i8(&[n, k], 11), bias: vec![0; n], requant: requant(n) }),
+        op: QOp::Gemm(Gemm {
+            weight: tensor_i8(&[n, k], 11),
+            bias: vec![0; n],
+            requant: requant(n),
+        }),
         inputs: vec![0],
         shape: vec![rows, n],
         bits: 8,
@@ -70,7 +80,12 @@ pub fn rescale_node(shape: &[usize]) -> QNode {
         id: 1,
         name: "rescale".into(),
         ir_node: None,
-        op: QOp::Rescale(Rescale { requant: Requant { multipliers: vec![1_518_500_250], shifts: vec![31] } }),
+        op: QOp::Rescale(Rescale {
+            requant: Requant {
+                multipliers: vec![1_518_500_250],
+                shifts: vec![31],
+            },
+        }),
         inputs: vec![0],
         shape: shape.to_vec(),
         bits: 8,
@@ -80,9 +95,11 @@ pub fn rescale_node(shape: &[usize]) -> QNode {
 /// One of the repo's trained models, quantized with its calibration set, and one input.
 pub fn repo_model(onnx: &str, calib: &str, sample: &str) -> (QModel, Vec<QTensor>) {
     let root = root();
-    let imported = tk_ir::onnx::import_onnx(&root.join(onnx), &Default::default()).expect("model imports");
+    let imported =
+        tk_ir::onnx::import_onnx(&root.join(onnx), &Default::default()).expect("model imports");
     let calib = tk_ir::npy::read_npy(&root.join(calib)).expect("calibration data");
-    let q = tk_quant::quantize(&imported.graph, &[calib], &QuantOptions::default()).expect("quantizes");
+    let q =
+        tk_quant::quantize(&imported.graph, &[calib], &QuantOptions::default()).expect("quantizes");
     let x = tk_ir::npy::read_npy(&root.join(sample)).expect("sample");
     let inputs = tk_quant::quantize_inputs(&q.model, &[x]).expect("input quantizes");
     (q.model, inputs)

@@ -35,7 +35,10 @@ fn main() -> anyhow::Result<()> {
 /// The workspace root (parent of `xtask/`).
 pub fn workspace_root() -> std::path::PathBuf {
     let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(|p| p.to_path_buf()).unwrap_or(manifest)
+    manifest
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or(manifest)
 }
 
 /// Runs a command in the workspace root, failing with its description if it fails.

@@ -22,7 +22,15 @@ pub fn run(args: Args) -> Result<()> {
         crate::sh("cargo", &["fmt", "--all", "--check"])?;
         crate::sh(
             "cargo",
-            &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
         )?;
     }
     crate::sh("cargo", &["test", "--workspace", "--locked"])
@@ -44,5 +52,14 @@ fn ensure_onnx_testdata() -> Result<()> {
         );
     }
     crate::sh("apt-get", &["update", "-q"])?;
-    crate::sh("apt-get", &["install", "-y", "-q", "--no-install-recommends", "libonnx-testdata"])
+    crate::sh(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "libonnx-testdata",
+        ],
+    )
 }

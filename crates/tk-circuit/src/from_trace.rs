@@ -6,8 +6,8 @@ use tk_quant::ops::QOp;
 use tk_quant::{QModel, QTensor};
 use tk_trace::{Frame, InputRef, ModelDigest, TraceReader};
 
-use crate::witness::OpWitness;
 use crate::CircuitError;
+use crate::witness::OpWitness;
 
 /// Every node's value as recorded in a trace (model inputs, constants and op outputs).
 ///
@@ -54,23 +54,37 @@ impl TraceValues {
         while let Some(frame) = reader.next_frame()? {
             match frame {
                 Frame::Input(input) => {
-                    let id = usize::try_from(input.node).map_err(|_| mismatch("input node id".into()))?;
+                    let id = usize::try_from(input.node)
+                        .map_err(|_| mismatch("input node id".into()))?;
                     if model.graph.inputs.get(input.input as usize) != Some(&id) {
-                        return Err(mismatch(format!("input frame {} names node {id}", input.input)));
+                        return Err(mismatch(format!(
+                            "input frame {} names node {id}",
+                            input.input
+                        )));
                     }
                     values[id] = Some(input.tensor.to_qtensor().ok_or_else(|| {
-                        mismatch(format!("input frame {} holds a malformed tensor", input.input))
+                        mismatch(format!(
+                            "input frame {} holds a malformed tensor",
+                            input.input
+                        ))
                     })?);
                 }
                 Frame::Record(record) => {
-                    let id = usize::try_from(record.node).map_err(|_| mismatch("record node id".into()))?;
-                    let node = nodes
-                        .get(id)
-                        .ok_or_else(|| mismatch(format!("record {} names node {id}", record.index)))?;
+                    let id = usize::try_from(record.node)
+                        .map_err(|_| mismatch("record node id".into()))?;
+                    let node = nodes.get(id).ok_or_else(|| {
+                        mismatch(format!("record {} names node {id}", record.index))
+                    })?;
                     if record.inputs.len() != node.inputs.len() {
-                        return Err(mismatch(format!("record {} has {} inputs", record.index, record.inputs.len())));
+                        return Err(mismatch(format!(
+                            "record {} has {} inputs",
+                            record.index,
+                            record.inputs.len()
+                        )));
                     }
-                    for (slot, (reference, &producer)) in record.inputs.iter().zip(&node.inputs).enumerate() {
+                    for (slot, (reference, &producer)) in
+                        record.inputs.iter().zip(&node.inputs).enumerate()
+                    {
                         let referenced = match *reference {
                             InputRef::Record(k) => record_nodes.get(k as usize).copied(),
                             InputRef::Input(i) => model.graph.inputs.get(i as usize).copied(),
@@ -94,9 +108,15 @@ impl TraceValues {
             }
         }
         if let Some(missing) = values.iter().position(Option::is_none) {
-            return Err(mismatch(format!("node {missing} ({}) has no recorded value", nodes[missing].name)));
+            return Err(mismatch(format!(
+                "node {missing} ({}) has no recorded value",
+                nodes[missing].name
+            )));
         }
-        Ok(TraceValues { values, records: record_nodes.len() })
+        Ok(TraceValues {
+            values,
+            records: record_nodes.len(),
+        })
     }
 
     /// The value of node `id`.
@@ -106,12 +126,22 @@ impl TraceValues {
 
     /// Model input values, in `graph.inputs` order.
     pub fn inputs(&self, model: &QModel) -> Vec<QTensor> {
-        model.graph.inputs.iter().filter_map(|&i| self.value(i).cloned()).collect()
+        model
+            .graph
+            .inputs
+            .iter()
+            .filter_map(|&i| self.value(i).cloned())
+            .collect()
     }
 
     /// Model output values, in `graph.outputs` order.
     pub fn outputs(&self, model: &QModel) -> Vec<QTensor> {
-        model.graph.outputs.iter().filter_map(|&i| self.value(i).cloned()).collect()
+        model
+            .graph
+            .outputs
+            .iter()
+            .filter_map(|&i| self.value(i).cloned())
+            .collect()
     }
 
     /// One witness per node, in node order (inputs and constants included, as
@@ -124,7 +154,11 @@ impl TraceValues {
             .filter_map(|node| {
                 Some(OpWitness {
                     node,
-                    inputs: node.inputs.iter().map(|&i| self.value(i).cloned()).collect::<Option<Vec<_>>>()?,
+                    inputs: node
+                        .inputs
+                        .iter()
+                        .map(|&i| self.value(i).cloned())
+                        .collect::<Option<Vec<_>>>()?,
                     output: self.value(node.id)?.clone(),
                 })
             })

@@ -37,7 +37,10 @@ pub struct ProofFile {
 }
 
 fn malformed(reason: impl Into<String>) -> CircuitError {
-    CircuitError::Malformed { what: "proof file", reason: reason.into() }
+    CircuitError::Malformed {
+        what: "proof file",
+        reason: reason.into(),
+    }
 }
 
 impl ProofFile {
@@ -53,7 +56,10 @@ impl ProofFile {
     /// Decodes a file, rejecting anything malformed, oversized or of an unknown version.
     pub fn from_bytes(bytes: &[u8]) -> Result<ProofFile, CircuitError> {
         if bytes.len() > MAX_BYTES {
-            return Err(malformed(format!("{} bytes, at most {MAX_BYTES} allowed", bytes.len())));
+            return Err(malformed(format!(
+                "{} bytes, at most {MAX_BYTES} allowed",
+                bytes.len()
+            )));
         }
         if bytes.get(..8) != Some(MAGIC.as_slice()) {
             return Err(malformed("bad magic (not a tachikoma proof)"));
@@ -64,7 +70,9 @@ impl ProofFile {
             .map(u32::from_le_bytes)
             .ok_or_else(|| malformed("truncated header"))?;
         if version != VERSION {
-            return Err(malformed(format!("unknown version {version}, this reader knows {VERSION}")));
+            return Err(malformed(format!(
+                "unknown version {version}, this reader knows {VERSION}"
+            )));
         }
         let mut body = &bytes[12..];
         let file: ProofFile =
@@ -75,7 +83,11 @@ impl ProofFile {
         for t in file.inputs.iter().chain(&file.outputs) {
             let volume = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
             if volume != Some(t.data.len()) {
-                return Err(malformed(format!("public tensor of shape {:?} holds {} values", t.shape, t.data.len())));
+                return Err(malformed(format!(
+                    "public tensor of shape {:?} holds {} values",
+                    t.shape,
+                    t.data.len()
+                )));
             }
         }
         Ok(file)
@@ -91,8 +103,14 @@ mod tests {
             model_digest: "ab".repeat(32),
             vk_digest: "cd".repeat(32),
             k: 10,
-            inputs: vec![QTensor { shape: vec![1, 2], data: vec![-3, 4] }],
-            outputs: vec![QTensor { shape: vec![1, 3], data: vec![1, 2, 127] }],
+            inputs: vec![QTensor {
+                shape: vec![1, 2],
+                data: vec![-3, 4],
+            }],
+            outputs: vec![QTensor {
+                shape: vec![1, 3],
+                data: vec![1, 2, 127],
+            }],
             proof: vec![7; 100],
         }
     }
@@ -109,7 +127,10 @@ mod tests {
     fn every_truncation_is_an_error() {
         let bytes = sample().to_bytes().unwrap();
         for cut in 0..bytes.len() {
-            assert!(ProofFile::from_bytes(&bytes[..cut]).is_err(), "prefix {cut} accepted");
+            assert!(
+                ProofFile::from_bytes(&bytes[..cut]).is_err(),
+                "prefix {cut} accepted"
+            );
         }
     }
 
@@ -124,7 +145,9 @@ mod tests {
         assert!(err.contains("unknown version 2"), "{err}");
         let mut bad = sample();
         bad.outputs[0].shape = vec![1, 4];
-        let err = ProofFile::from_bytes(&bad.to_bytes().unwrap()).unwrap_err().to_string();
+        let err = ProofFile::from_bytes(&bad.to_bytes().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds 3 values"), "{err}");
     }
 }

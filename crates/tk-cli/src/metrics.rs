@@ -14,7 +14,9 @@ pub struct Clock {
 impl Clock {
     /// Starts timing.
     pub fn start() -> Clock {
-        Clock { start: Instant::now() }
+        Clock {
+            start: Instant::now(),
+        }
     }
 
     /// Writes `{"wall_s", "peak_rss_bytes", "details"}` to `path`.

@@ -10,7 +10,11 @@ use tk_ir::{Fact, Tensor};
 /// Splits `data` into samples of the model input `fact`.
 pub fn split_samples(fact: &Fact, data: &Tensor) -> Result<Vec<Tensor>> {
     if data.dtype() != fact.dtype {
-        bail!("input has dtype {:?}, model expects {:?}", data.dtype(), fact.dtype);
+        bail!(
+            "input has dtype {:?}, model expects {:?}",
+            data.dtype(),
+            fact.dtype
+        );
     }
     let shape = data.shape();
     if shape == fact.shape.as_slice() {
@@ -26,13 +30,20 @@ pub fn split_samples(fact: &Fact, data: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(shape[0]);
         for i in 0..shape[0] {
             out.push(match data {
-                Tensor::F32(a) => Tensor::F32(a.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned()),
-                Tensor::I64(a) => Tensor::I64(a.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned()),
+                Tensor::F32(a) => {
+                    Tensor::F32(a.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned())
+                }
+                Tensor::I64(a) => {
+                    Tensor::I64(a.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned())
+                }
             });
         }
         return Ok(out);
     }
-    bail!("input has shape {shape:?}, model expects {:?} (or [N, ..] with the same trailing dims)", fact.shape)
+    bail!(
+        "input has shape {shape:?}, model expects {:?} (or [N, ..] with the same trailing dims)",
+        fact.shape
+    )
 }
 
 fn reshape(data: &Tensor, shape: &[usize]) -> Result<Tensor> {

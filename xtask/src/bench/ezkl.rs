@@ -17,7 +17,10 @@ pub struct Ezkl {
 impl Ezkl {
     /// EZKL will not run, for the given reason.
     pub fn disabled(reason: &str) -> Ezkl {
-        Ezkl { python: None, reason: reason.into() }
+        Ezkl {
+            python: None,
+            reason: reason.into(),
+        }
     }
 
     /// Installs EZKL into `target/ezkl-venv` (pinned), or records why it cannot.
@@ -33,7 +36,10 @@ impl Ezkl {
                 .status()
         });
         match status {
-            Ok(s) if s.success() => Ezkl { python: Some(root.join("target/ezkl-venv/bin/python")), reason: String::new() },
+            Ok(s) if s.success() => Ezkl {
+                python: Some(root.join("target/ezkl-venv/bin/python")),
+                reason: String::new(),
+            },
             Ok(s) => Ezkl::disabled(&format!("EZKL setup failed ({s}); see {}", log.display())),
             Err(e) => Ezkl::disabled(&format!("cannot run scripts/ezkl/setup.sh: {e}")),
         }
@@ -53,7 +59,10 @@ impl Ezkl {
             .args(["--input", &model.sample.display().to_string()])
             .args(["--workdir", &work.display().to_string()])
             .args(["--out", &out.display().to_string()])
-            .args(["--srs-dir", &root.join("target/ezkl-srs").display().to_string()])
+            .args([
+                "--srs-dir",
+                &root.join("target/ezkl-srs").display().to_string(),
+            ])
             .args(["--cleanup", "-q"])
             .current_dir(root);
         let float_out = dir.join("float_output.npy");
@@ -61,11 +70,17 @@ impl Ezkl {
             cmd.args(["--expected", &float_out.display().to_string()]);
         }
         let status = cmd.status();
-        let result: Option<Value> = std::fs::read(&out).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let result: Option<Value> = std::fs::read(&out)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         match (status, result) {
             (_, Some(v)) => v,
-            (Ok(s), None) => json!({"status": "failed", "error": format!("run_ezkl.py exited with {s} and wrote no result")}),
-            (Err(e), None) => json!({"status": "failed", "error": format!("cannot start EZKL: {e}")}),
+            (Ok(s), None) => {
+                json!({"status": "failed", "error": format!("run_ezkl.py exited with {s} and wrote no result")})
+            }
+            (Err(e), None) => {
+                json!({"status": "failed", "error": format!("cannot start EZKL: {e}")})
+            }
         }
     }
 }

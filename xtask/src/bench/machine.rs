@@ -24,7 +24,14 @@ pub struct Machine {
 fn first_line_with(path: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;
-    Some(line.split_once([':', '=']).map(|x| x.1).unwrap_or("").trim().trim_matches('"').to_string())
+    Some(
+        line.split_once([':', '='])
+            .map(|x| x.1)
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"')
+            .to_string(),
+    )
 }
 
 fn command_output(program: &str, args: &[&str], dir: &Path) -> String {
@@ -44,7 +51,9 @@ pub fn describe(root: &Path) -> Machine {
     let dirty = !command_output("git", &["status", "--porcelain"], root).is_empty();
     Machine {
         cpu: first_line_with("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".into()),
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         memory_bytes: memory_kib * 1024,
         os: first_line_with("/etc/os-release", "PRETTY_NAME").unwrap_or_else(|| "unknown".into()),
         rustc: command_output("rustc", &["--version"], root),
@@ -53,7 +62,10 @@ pub fn describe(root: &Path) -> Machine {
             command_output("git", &["rev-parse", "--short", "HEAD"], root),
             if dirty { "-dirty" } else { "" }
         ),
-        load_average: std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string(),
+        load_average: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -65,7 +77,12 @@ pub fn timestamp() -> String {
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Gregorian date from days since 1970-01-01 (Howard Hinnant's civil algorithm).

@@ -50,12 +50,20 @@ pub fn run(args: Args) -> Result<()> {
     let catalog = models::catalog(&root);
     if args.list {
         for m in &catalog {
-            println!("{:<22} {:<8} {}", m.name, if m.quick { "quick" } else { "full" }, m.onnx.display());
+            println!(
+                "{:<22} {:<8} {}",
+                m.name,
+                if m.quick { "quick" } else { "full" },
+                m.onnx.display()
+            );
         }
         return Ok(());
     }
     let selected: Vec<_> = if args.models.is_empty() {
-        catalog.into_iter().filter(|m| !args.quick || m.quick).collect()
+        catalog
+            .into_iter()
+            .filter(|m| !args.quick || m.quick)
+            .collect()
     } else {
         let mut out = Vec::new();
         for name in &args.models {
@@ -91,9 +99,16 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_message(model.name.clone());
         let dir = out.join(&model.name);
         std::fs::create_dir_all(&dir)?;
-        let options = steps::StepOptions { repeat, prove: !args.no_prove && model.provable };
+        let options = steps::StepOptions {
+            repeat,
+            prove: !args.no_prove && model.provable,
+        };
         let mut report = steps::run_model(&tk, &root, model, &dir, &options, &bar);
-        report.ezkl = if options.prove { Some(ezkl.run(&root, model, &dir, &bar)) } else { None };
+        report.ezkl = if options.prove {
+            Some(ezkl.run(&root, model, &dir, &bar))
+        } else {
+            None
+        };
         reports.push(report);
         bar.inc(1);
     }

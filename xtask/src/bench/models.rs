@@ -25,7 +25,14 @@ pub struct BenchModel {
     pub generate: Option<Vec<String>>,
 }
 
-fn trained(root: &Path, name: &str, onnx: &str, dir: &str, files: [&str; 4], quick: bool) -> BenchModel {
+fn trained(
+    root: &Path,
+    name: &str,
+    onnx: &str,
+    dir: &str,
+    files: [&str; 4],
+    quick: bool,
+) -> BenchModel {
     let [calib, data, labels, sample] = files;
     BenchModel {
         name: name.into(),
@@ -48,7 +55,12 @@ pub fn catalog(root: &Path) -> Vec<BenchModel> {
             "digits_mlp",
             "models/digits_mlp.onnx",
             "models/digits",
-            ["calib_x_flat.npy", "test_x_flat.npy", "test_y.npy", "sample0_flat.npy"],
+            [
+                "calib_x_flat.npy",
+                "test_x_flat.npy",
+                "test_y.npy",
+                "sample0_flat.npy",
+            ],
             true,
         ),
         trained(
@@ -56,7 +68,12 @@ pub fn catalog(root: &Path) -> Vec<BenchModel> {
             "digits_cnn",
             "models/digits_cnn.onnx",
             "models/digits",
-            ["calib_x_img.npy", "test_x_img.npy", "test_y.npy", "sample0_img.npy"],
+            [
+                "calib_x_img.npy",
+                "test_x_img.npy",
+                "test_y.npy",
+                "sample0_img.npy",
+            ],
             true,
         ),
         trained(
@@ -64,7 +81,12 @@ pub fn catalog(root: &Path) -> Vec<BenchModel> {
             "lenet5_mnist",
             "models/lenet5_mnist.onnx",
             "models/mnist",
-            ["calib_x_128.npy", "test_x_200.npy", "test_y_200.npy", "sample0.npy"],
+            [
+                "calib_x_128.npy",
+                "test_x_200.npy",
+                "test_y_200.npy",
+                "sample0.npy",
+            ],
             false,
         ),
     ];
@@ -74,7 +96,12 @@ pub fn catalog(root: &Path) -> Vec<BenchModel> {
             "fashion_cnn",
             "models/fashion_cnn.onnx",
             "models/fashion",
-            ["calib_x_128.npy", "test_x_200.npy", "test_y_200.npy", "sample0.npy"],
+            [
+                "calib_x_128.npy",
+                "test_x_200.npy",
+                "test_y_200.npy",
+                "sample0.npy",
+            ],
             false,
         ));
     }

@@ -11,27 +11,43 @@ const STAGES: [&str; 5] = ["float", "sim", "clip", "round", "quantized"];
 
 /// Writes every plot the report has data for.
 pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
-    proving_plot(report, &dir.join("prove_time.svg"), "prove time (s)", |r, ours| {
-        if ours {
-            r.steps.iter().find(|s| s.step == "prove" && s.is_ok()).and_then(|s| s.wall_s)
-        } else {
-            r.ezkl.as_ref().filter(|e| e["status"] == "ok").and_then(|e| e["prove_s"].as_f64())
-        }
-    })?;
-    proving_plot(report, &dir.join("prove_memory.svg"), "peak prove memory (MiB)", |r, ours| {
-        if ours {
-            r.steps
-                .iter()
-                .find(|s| s.step == "prove" && s.is_ok())
-                .and_then(|s| s.peak_rss_bytes)
-                .map(|b| b as f64 / 1048576.0)
-        } else {
-            r.ezkl
-                .as_ref()
-                .filter(|e| e["status"] == "ok")
-                .and_then(|e| e["peak_rss_mib"]["prove"].as_f64())
-        }
-    })?;
+    proving_plot(
+        report,
+        &dir.join("prove_time.svg"),
+        "prove time (s)",
+        |r, ours| {
+            if ours {
+                r.steps
+                    .iter()
+                    .find(|s| s.step == "prove" && s.is_ok())
+                    .and_then(|s| s.wall_s)
+            } else {
+                r.ezkl
+                    .as_ref()
+                    .filter(|e| e["status"] == "ok")
+                    .and_then(|e| e["prove_s"].as_f64())
+            }
+        },
+    )?;
+    proving_plot(
+        report,
+        &dir.join("prove_memory.svg"),
+        "peak prove memory (MiB)",
+        |r, ours| {
+            if ours {
+                r.steps
+                    .iter()
+                    .find(|s| s.step == "prove" && s.is_ok())
+                    .and_then(|s| s.peak_rss_bytes)
+                    .map(|b| b as f64 / 1048576.0)
+            } else {
+                r.ezkl
+                    .as_ref()
+                    .filter(|e| e["status"] == "ok")
+                    .and_then(|e| e["peak_rss_mib"]["prove"].as_f64())
+            }
+        },
+    )?;
     accuracy_plot(report, &dir.join("accuracy.svg"))
 }
 
@@ -136,11 +152,17 @@ fn accuracy_plot(report: &Report, path: &Path) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let ymin = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(100.0, f64::min);
+    let ymin = lines
+        .iter()
+        .flat_map(|l| l.1.iter().map(|p| p.1))
+        .fold(100.0, f64::min);
     let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
     root.fill(&WHITE).context("plot")?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("top-1 (or agreement with float) per stage, %", ("sans-serif", 18))
+        .caption(
+            "top-1 (or agreement with float) per stage, %",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -149,7 +171,13 @@ fn accuracy_plot(report: &Report, path: &Path) -> Result<()> {
     chart
         .configure_mesh()
         .x_labels(5)
-        .x_label_formatter(&|x| STAGES.get(x.round() as usize).copied().unwrap_or("").to_string())
+        .x_label_formatter(&|x| {
+            STAGES
+                .get(x.round() as usize)
+                .copied()
+                .unwrap_or("")
+                .to_string()
+        })
         .draw()
         .context("plot mesh")?;
     for (i, (name, pts)) in lines.into_iter().enumerate() {
@@ -179,26 +207,42 @@ mod tests {
 
     fn model(name: &str, params: f64, prove: f64) -> ModelReport {
         let mut r = ModelReport::new(name, std::path::Path::new("m.onnx"));
-        r.steps.push(StepResult::ok("quantize", &json!({"wall_s": 0.1, "details": {"parameters": params}})));
+        r.steps.push(StepResult::ok(
+            "quantize",
+            &json!({"wall_s": 0.1, "details": {"parameters": params}}),
+        ));
         r.steps.push(StepResult::ok(
             "eval",
             &json!({"details": {"stages": [{"stage": "float", "top1": 0.97}, {"stage": "quantized", "top1": 0.96}]}}),
         ));
-        r.steps.push(StepResult::ok("prove", &json!({"wall_s": prove, "peak_rss_bytes": 50_000_000})));
-        r.ezkl = Some(json!({"status": "ok", "prove_s": prove * 10.0, "peak_rss_mib": {"prove": 300.0}}));
+        r.steps.push(StepResult::ok(
+            "prove",
+            &json!({"wall_s": prove, "peak_rss_bytes": 50_000_000}),
+        ));
+        r.ezkl = Some(
+            json!({"status": "ok", "prove_s": prove * 10.0, "peak_rss_mib": {"prove": 300.0}}),
+        );
         r
     }
 
     #[test]
     fn plots_are_written_as_svg() {
         let machine = super::super::machine::describe(std::path::Path::new("."));
-        let report = Report::new(machine, true, 3, vec![model("a", 2000.0, 0.3), model("b", 60000.0, 1.5)]);
+        let report = Report::new(
+            machine,
+            true,
+            3,
+            vec![model("a", 2000.0, 0.3), model("b", 60000.0, 1.5)],
+        );
         let dir = std::env::temp_dir().join(format!("tk-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         super::write_all(&report, &dir).unwrap();
         for file in ["prove_time.svg", "prove_memory.svg"] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
-            assert!(text.contains("tachikoma") && text.contains("EZKL"), "{file} lacks a legend");
+            assert!(
+                text.contains("tachikoma") && text.contains("EZKL"),
+                "{file} lacks a legend"
+            );
         }
         for file in ["prove_time.svg", "prove_memory.svg", "accuracy.svg"] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -206,7 +250,10 @@ mod tests {
             assert!(text.len() > 500, "{file} is nearly empty");
         }
         let md = report.markdown();
-        assert!(md.contains("| a | tachikoma |") && md.contains("Ratios tachikoma / EZKL"), "{md}");
+        assert!(
+            md.contains("| a | tachikoma |") && md.contains("Ratios tachikoma / EZKL"),
+            "{md}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

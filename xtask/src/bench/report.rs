@@ -56,7 +56,10 @@ impl StepResult {
 
     /// A step that did not run.
     pub fn skipped(step: &str, reason: &str) -> StepResult {
-        StepResult { status: "skipped".into(), ..StepResult::failed(step, reason.into()) }
+        StepResult {
+            status: "skipped".into(),
+            ..StepResult::failed(step, reason.into())
+        }
     }
 
     /// Whether it succeeded.
@@ -84,7 +87,9 @@ pub struct ModelReport {
     pub ezkl: Option<Value>,
 }
 
-const ALL_STEPS: [&str; 8] = ["quantize", "eval", "profile", "run", "check", "setup", "prove", "verify"];
+const ALL_STEPS: [&str; 8] = [
+    "quantize", "eval", "profile", "run", "check", "setup", "prove", "verify",
+];
 const PROVING: [&str; 3] = ["setup", "prove", "verify"];
 
 impl ModelReport {
@@ -103,7 +108,10 @@ impl ModelReport {
 
     /// Marks every step skipped.
     pub fn skip_all(&mut self, reason: &str) {
-        self.steps = ALL_STEPS.iter().map(|s| StepResult::skipped(s, reason)).collect();
+        self.steps = ALL_STEPS
+            .iter()
+            .map(|s| StepResult::skipped(s, reason))
+            .collect();
     }
 
     /// Marks every step not yet run as skipped.
@@ -136,7 +144,10 @@ impl ModelReport {
     }
 
     fn detail(&self, step: &str, key: &str) -> Option<&Value> {
-        self.step(step).filter(|s| s.is_ok()).map(|s| &s.details[key]).filter(|v| !v.is_null())
+        self.step(step)
+            .filter(|s| s.is_ok())
+            .map(|s| &s.details[key])
+            .filter(|v| !v.is_null())
     }
 
     fn wall(&self, step: &str) -> Option<f64> {
@@ -144,7 +155,9 @@ impl ModelReport {
     }
 
     fn rss_mib(&self, step: &str) -> Option<f64> {
-        self.step(step).and_then(|s| s.peak_rss_bytes).map(|b| b as f64 / 1048576.0)
+        self.step(step)
+            .and_then(|s| s.peak_rss_bytes)
+            .map(|b| b as f64 / 1048576.0)
     }
 }
 
@@ -164,7 +177,8 @@ pub struct Report {
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -186,7 +200,13 @@ fn bytes(v: Option<u64>) -> String {
 impl Report {
     /// Assembles a report.
     pub fn new(machine: Machine, quick: bool, repeat: usize, models: Vec<ModelReport>) -> Report {
-        Report { schema: "tachikoma.bench/1", machine, quick, repeat, models }
+        Report {
+            schema: "tachikoma.bench/1",
+            machine,
+            quick,
+            repeat,
+            models,
+        }
     }
 
     /// Writes `report.json` and `report.md` into `dir`.
@@ -203,14 +223,23 @@ impl Report {
         for m in &self.models {
             for s in &m.steps {
                 if s.status == "failed" {
-                    failures.push(format!("{} {}: {}", m.name, s.step, s.reason.as_deref().unwrap_or("")));
+                    failures.push(format!(
+                        "{} {}: {}",
+                        m.name,
+                        s.step,
+                        s.reason.as_deref().unwrap_or("")
+                    ));
                 }
             }
         }
         if failures.is_empty() {
             Ok(())
         } else {
-            anyhow::bail!("{} step(s) failed:\n{}", failures.len(), failures.join("\n"))
+            anyhow::bail!(
+                "{} step(s) failed:\n{}",
+                failures.len(),
+                failures.join("\n")
+            )
         }
     }
 
@@ -240,13 +269,25 @@ impl Report {
 
     fn accuracy_table(&self, md: &mut String) {
         let _ = writeln!(md, "## Accuracy per stage\n");
-        let _ = writeln!(md, "top-1 % on labelled data (top-1 agreement with float and output SQNR otherwise).\n");
-        let _ = writeln!(md, "| model | samples | float | sim | clip | round | quantized | SQNR int (dB) | EZKL argmax = float |");
+        let _ = writeln!(
+            md,
+            "top-1 % on labelled data (top-1 agreement with float and output SQNR otherwise).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| model | samples | float | sim | clip | round | quantized | SQNR int (dB) | EZKL argmax = float |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         for r in &self.models {
-            let stages = r.detail("eval", "stages").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            let stages = r
+                .detail("eval", "stages")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
             let cell = |name: &str| -> String {
-                let Some(s) = stages.iter().find(|s| s["stage"] == name) else { return "–".into() };
+                let Some(s) = stages.iter().find(|s| s["stage"] == name) else {
+                    return "–".into();
+                };
                 match (s["top1"].as_f64(), s["agreement"].as_f64()) {
                     (Some(t), _) => format!("{:.2}", 100.0 * t),
                     (None, Some(a)) => format!("agr {:.1}", 100.0 * a),
@@ -267,7 +308,9 @@ impl Report {
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.name,
-                r.detail("eval", "samples").map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+                r.detail("eval", "samples")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "–".into()),
                 cell("float"),
                 cell("sim"),
                 cell("clip"),
@@ -339,8 +382,16 @@ impl Report {
             );
             let Some(e) = r.ezkl.as_ref().filter(|e| e["status"] == "ok") else {
                 if let Some(e) = &r.ezkl {
-                    let why = e["error"].as_str().or(e["reason"].as_str()).unwrap_or("failed");
-                    let _ = writeln!(md, "| {} | EZKL | {} | | | | | | | | |", r.name, why.replace('|', "/"));
+                    let why = e["error"]
+                        .as_str()
+                        .or(e["reason"].as_str())
+                        .unwrap_or("failed");
+                    let _ = writeln!(
+                        md,
+                        "| {} | EZKL | {} | | | | | | | | |",
+                        r.name,
+                        why.replace('|', "/")
+                    );
                 }
                 continue;
             };
@@ -367,12 +418,21 @@ impl Report {
                 ratio(r.wall("prove"), ef("prove_s")),
                 ratio(r.rss_mib("prove"), e["peak_rss_mib"]["prove"].as_f64()),
                 ratio(r.wall("verify"), ef("verify_s")),
-                ratio(r.proof_bytes.map(|v| v as f64), e["sizes"]["proof_bytes"].as_f64())
+                ratio(
+                    r.proof_bytes.map(|v| v as f64),
+                    e["sizes"]["proof_bytes"].as_f64()
+                )
             ));
         }
         if !ratios.is_empty() {
-            let _ = writeln!(md, "\nRatios tachikoma / EZKL (below 1 is better for us):\n");
-            let _ = writeln!(md, "| model | setup | prove | peak prove memory | verify | proof size |");
+            let _ = writeln!(
+                md,
+                "\nRatios tachikoma / EZKL (below 1 is better for us):\n"
+            );
+            let _ = writeln!(
+                md,
+                "| model | setup | prove | peak prove memory | verify | proof size |"
+            );
             let _ = writeln!(md, "|---|---|---|---|---|---|");
             for line in ratios {
                 let _ = writeln!(md, "{line}");
@@ -385,7 +445,13 @@ impl Report {
         let mut lines = Vec::new();
         for r in &self.models {
             for s in r.steps.iter().filter(|s| !s.is_ok()) {
-                lines.push(format!("- {} {}: {} ({})", r.name, s.step, s.status, s.reason.as_deref().unwrap_or("")));
+                lines.push(format!(
+                    "- {} {}: {} ({})",
+                    r.name,
+                    s.step,
+                    s.status,
+                    s.reason.as_deref().unwrap_or("")
+                ));
             }
         }
         if !lines.is_empty() {

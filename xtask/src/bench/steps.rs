@@ -29,7 +29,9 @@ pub fn tk_step(tk: &Path, root: &Path, dir: &Path, name: &str, args: &[String]) 
     let mut full: Vec<String> = vec!["--metrics".into(), metrics.display().to_string()];
     full.extend_from_slice(args);
     let outcome = run_with_timeout(tk, &full, root, &log);
-    let parsed: Option<Value> = std::fs::read(&metrics).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let parsed: Option<Value> = std::fs::read(&metrics)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     match (outcome, parsed) {
         (Ok(()), Some(m)) => StepResult::ok(name, &m),
         (Ok(()), None) => StepResult::failed(name, "tk wrote no metrics".into()),
@@ -38,7 +40,8 @@ pub fn tk_step(tk: &Path, root: &Path, dir: &Path, name: &str, args: &[String]) 
 }
 
 fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, log: &Path) -> Result<(), String> {
-    let file = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let file =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
     let mut child = Command::new(program)
         .args(args)
@@ -54,7 +57,12 @@ fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, log: &Path) -> 
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => {
                 let tail = std::fs::read_to_string(log).unwrap_or_default();
-                let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
+                let last = tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .to_string();
                 return Err(format!("exited with {status}: {last}"));
             }
             Ok(None) if start.elapsed() > STEP_TIMEOUT => {
@@ -73,7 +81,9 @@ fn s(p: &Path) -> String {
 
 /// Generates missing model files with the model's generator script.
 fn ensure_files(root: &Path, model: &BenchModel, log: &Path) -> Result<(), String> {
-    let missing = [&model.onnx, &model.calib, &model.sample].iter().any(|p| !p.exists());
+    let missing = [&model.onnx, &model.calib, &model.sample]
+        .iter()
+        .any(|p| !p.exists());
     if !missing {
         return Ok(());
     }
@@ -118,9 +128,23 @@ pub fn run_model(
     };
     let quantized = step(
         "quantize",
-        vec!["quantize".into(), s(&model.onnx), "--calib".into(), s(&model.calib), "--output".into(), s(&tkq)],
+        vec![
+            "quantize".into(),
+            s(&model.onnx),
+            "--calib".into(),
+            s(&model.calib),
+            "--output".into(),
+            s(&tkq),
+        ],
     );
-    let mut eval = vec!["eval".into(), s(&model.onnx), "--calib".into(), s(&model.calib), "--data".into(), s(&model.data)];
+    let mut eval = vec![
+        "eval".into(),
+        s(&model.onnx),
+        "--calib".into(),
+        s(&model.calib),
+        "--data".into(),
+        s(&model.data),
+    ];
     if let Some(labels) = &model.labels {
         eval.extend(["--labels".into(), s(labels)]);
     }
@@ -155,7 +179,10 @@ pub fn run_model(
         ],
     );
     if traced {
-        step("check", vec!["check".into(), s(&trace), "--model".into(), s(&tkq)]);
+        step(
+            "check",
+            vec!["check".into(), s(&trace), "--model".into(), s(&tkq)],
+        );
     }
     if !options.prove {
         report.skip_proving(if model.provable {
@@ -169,14 +196,28 @@ pub fn run_model(
         report.skip_proving("no trace");
         return report;
     }
-    let setup = step("setup", vec!["setup".into(), s(&tkq), "--keys".into(), s(&keys)]);
+    let setup = step(
+        "setup",
+        vec!["setup".into(), s(&tkq), "--keys".into(), s(&keys)],
+    );
     let proved = setup
         && step(
             "prove",
-            vec!["prove".into(), s(&tkq), s(&trace), "--keys".into(), s(&keys), "--output".into(), s(&proof)],
+            vec![
+                "prove".into(),
+                s(&tkq),
+                s(&trace),
+                "--keys".into(),
+                s(&keys),
+                "--output".into(),
+                s(&proof),
+            ],
         );
     if proved {
-        step("verify", vec!["verify".into(), s(&proof), "--keys".into(), s(&keys)]);
+        step(
+            "verify",
+            vec!["verify".into(), s(&proof), "--keys".into(), s(&keys)],
+        );
     }
     report.record_sizes(&keys, &proof);
     report

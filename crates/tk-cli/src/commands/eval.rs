@@ -53,11 +53,15 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     let (imported, quantized) = args.quant.quantize(&args.model)?;
     let graph = &imported.graph;
     if graph.inputs().len() != 1 {
-        bail!("tk eval feeds exactly one input; the model has {}", graph.inputs().len());
+        bail!(
+            "tk eval feeds exactly one input; the model has {}",
+            graph.inputs().len()
+        );
     }
     let data = tk_ir::npy::read_npy(&args.data)?;
     let fact = graph.fact(graph.inputs()[0]).context("model input")?;
-    let samples = split_samples(fact, &data).with_context(|| format!("data {}", args.data.display()))?;
+    let samples =
+        split_samples(fact, &data).with_context(|| format!("data {}", args.data.display()))?;
     let labels = match &args.labels {
         Some(path) => {
             let t = tk_ir::npy::read_npy(path)?;
@@ -65,7 +69,11 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             if v.len() != samples.len() {
                 bail!("{} labels for {} samples", v.len(), samples.len());
             }
-            Some(v.into_iter().map(|l| usize::try_from(l).context("negative label")).collect::<Result<Vec<_>>>()?)
+            Some(
+                v.into_iter()
+                    .map(|l| usize::try_from(l).context("negative label"))
+                    .collect::<Result<Vec<_>>>()?,
+            )
         }
         None => None,
     };
@@ -77,7 +85,8 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             let out = match quantized.stages.graph(stage) {
                 Some(g) => tk_ir::eval::eval(g, std::slice::from_ref(sample))?,
                 None => {
-                    let q = tk_quant::quantize_inputs(&quantized.model, std::slice::from_ref(sample))?;
+                    let q =
+                        tk_quant::quantize_inputs(&quantized.model, std::slice::from_ref(sample))?;
                     let runtime = tk_runtime::Runtime::new(&quantized.model)?;
                     tk_quant::dequantize_outputs(&quantized.model, &runtime.run(&q)?)?
                 }
@@ -96,7 +105,10 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         .map(|(stage, out)| StageRow {
             stage: stage.name(),
             top1: labels.as_ref().map(|l| metrics::top1(out, classes, l)),
-            top5: labels.as_ref().filter(|_| classes >= 5).map(|l| metrics::top5(out, classes, l)),
+            top5: labels
+                .as_ref()
+                .filter(|_| classes >= 5)
+                .map(|l| metrics::top5(out, classes, l)),
             agreement: metrics::top1_agreement(&float, out, classes),
             sqnr_db: metrics::sqnr_db(&float, out),
         })
@@ -105,9 +117,20 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("{} on {} samples ({} classes)", args.model.display(), samples.len(), classes);
-        println!("{:<10} {:>8} {:>8} {:>10} {:>10}", "stage", "top-1 %", "top-5 %", "agree %", "SQNR dB");
-        let pct = |v: Option<f64>| v.map(|v| format!("{:.2}", 100.0 * v)).unwrap_or_else(|| "-".into());
+        println!(
+            "{} on {} samples ({} classes)",
+            args.model.display(),
+            samples.len(),
+            classes
+        );
+        println!(
+            "{:<10} {:>8} {:>8} {:>10} {:>10}",
+            "stage", "top-1 %", "top-5 %", "agree %", "SQNR dB"
+        );
+        let pct = |v: Option<f64>| {
+            v.map(|v| format!("{:.2}", 100.0 * v))
+                .unwrap_or_else(|| "-".into())
+        };
         for r in &rows {
             println!(
                 "{:<10} {:>8} {:>8} {:>10.2} {:>10.1}",

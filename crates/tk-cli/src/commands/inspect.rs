@@ -49,7 +49,11 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             id,
             name: node.name.clone(),
             op: node.op.name(),
-            inputs: node.inputs.iter().map(|i| graph.nodes()[i.node].name.clone()).collect(),
+            inputs: node
+                .inputs
+                .iter()
+                .map(|i| graph.nodes()[i.node].name.clone())
+                .collect(),
             dtype: format!("{:?}", node.fact.dtype),
             shape: node.fact.shape.clone(),
         }
@@ -78,7 +82,14 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         return Ok(value);
     }
     for l in &lines {
-        println!("{:>5}  {:<20} {:<28} {:?} <- [{}]", l.id, l.op, l.name, l.shape, l.inputs.join(", "));
+        println!(
+            "{:>5}  {:<20} {:<28} {:?} <- [{}]",
+            l.id,
+            l.op,
+            l.name,
+            l.shape,
+            l.inputs.join(", ")
+        );
     }
     println!(
         "{}: {} nodes, {} parameters; inputs {}; outputs {}",
@@ -88,11 +99,19 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         describe(&summary.inputs),
         describe(&summary.outputs)
     );
-    let ops: Vec<String> = summary.ops.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+    let ops: Vec<String> = summary
+        .ops
+        .iter()
+        .map(|(k, v)| format!("{k} x{v}"))
+        .collect();
     println!("ops: {}", ops.join(", "));
     Ok(value)
 }
 
 fn describe(lines: &[NodeLine]) -> String {
-    lines.iter().map(|l| format!("{} {}{:?}", l.name, l.dtype, l.shape)).collect::<Vec<_>>().join(", ")
+    lines
+        .iter()
+        .map(|l| format!("{} {}{:?}", l.name, l.dtype, l.shape))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

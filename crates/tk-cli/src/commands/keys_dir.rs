@@ -35,7 +35,9 @@ pub struct KeysDir {
 impl KeysDir {
     /// Wraps a directory path.
     pub fn new(dir: &Path) -> KeysDir {
-        KeysDir { dir: dir.to_path_buf() }
+        KeysDir {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// `DIR/<name>`.
@@ -53,7 +55,11 @@ impl KeysDir {
 
     /// The KZG parameters the keys were made with.
     pub fn params(&self, manifest: &Manifest) -> Result<tk_circuit::keys::Params> {
-        let path = if manifest.params.is_absolute() { manifest.params.clone() } else { self.dir.join(&manifest.params) };
+        let path = if manifest.params.is_absolute() {
+            manifest.params.clone()
+        } else {
+            self.dir.join(&manifest.params)
+        };
         tk_circuit::keys::load_params_file(&path, manifest.k)
             .with_context(|| format!("cannot load KZG parameters {}", path.display()))
     }
@@ -62,7 +68,10 @@ impl KeysDir {
     pub fn model(&self, manifest: &Manifest) -> Result<tk_quant::QModel> {
         let (model, digest) = load_model(&self.file("model.tkq"))?;
         if digest.to_hex() != manifest.model_digest {
-            bail!("{} does not match setup.json (was it replaced?)", self.file("model.tkq").display());
+            bail!(
+                "{} does not match setup.json (was it replaced?)",
+                self.file("model.tkq").display()
+            );
         }
         Ok(model)
     }
@@ -71,7 +80,8 @@ impl KeysDir {
 /// Loads a `.tkq` and the digest of its bytes.
 pub fn load_model(path: &Path) -> Result<(tk_quant::QModel, tk_trace::ModelDigest)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let model = tk_quant::file::from_bytes(&bytes).with_context(|| format!("cannot load {}", path.display()))?;
+    let model = tk_quant::file::from_bytes(&bytes)
+        .with_context(|| format!("cannot load {}", path.display()))?;
     Ok((model, tk_trace::ModelDigest::of_bytes(&bytes)))
 }
 

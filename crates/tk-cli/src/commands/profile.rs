@@ -38,7 +38,8 @@ fn median_ms(mut f: impl FnMut() -> Result<()>, repeat: usize) -> Result<f64> {
 
 /// Runs `tk profile`.
 pub fn run(args: Args) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(&args.tkq).with_context(|| format!("cannot read {}", args.tkq.display()))?;
+    let bytes =
+        std::fs::read(&args.tkq).with_context(|| format!("cannot read {}", args.tkq.display()))?;
     let model = tk_quant::file::from_bytes(&bytes)?;
     let digest = tk_trace::ModelDigest::of_bytes(&bytes);
     if model.graph.inputs.len() != 1 {
@@ -46,12 +47,26 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     }
     let fact = tk_ir::Fact::f32(model.graph.nodes[model.graph.inputs[0]].shape.clone());
     let data = tk_ir::npy::read_npy(&args.input)?;
-    let sample = split_samples(&fact, &data)?.into_iter().next().context("no sample in the input")?;
+    let sample = split_samples(&fact, &data)?
+        .into_iter()
+        .next()
+        .context("no sample in the input")?;
     let tract = tk_ir::onnx::tract::TractPlan::load(&args.onnx, std::slice::from_ref(&fact))?;
-    let tract_ms = median_ms(|| tract.run(std::slice::from_ref(&sample)).map(|_| ()).map_err(Into::into), args.repeat)?;
+    let tract_ms = median_ms(
+        || {
+            tract
+                .run(std::slice::from_ref(&sample))
+                .map(|_| ())
+                .map_err(Into::into)
+        },
+        args.repeat,
+    )?;
     let runtime = tk_runtime::Runtime::new(&model)?;
     let q = tk_quant::quantize_inputs(&model, std::slice::from_ref(&sample))?;
-    let int_ms = median_ms(|| runtime.run(&q).map(|_| ()).map_err(Into::into), args.repeat)?;
+    let int_ms = median_ms(
+        || runtime.run(&q).map(|_| ()).map_err(Into::into),
+        args.repeat,
+    )?;
     let mut trace_bytes = 0;
     let traced_ms = median_ms(
         || {
@@ -81,5 +96,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
 }
 
 fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

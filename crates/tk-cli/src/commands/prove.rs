@@ -30,24 +30,41 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     let keys = KeysDir::new(&args.keys);
     let manifest = keys.manifest()?;
     if manifest.model_digest != digest.to_hex() {
-        bail!("the keys in {} were made for another model (run tk setup for this one)", keys.dir.display());
+        bail!(
+            "the keys in {} were made for another model (run tk setup for this one)",
+            keys.dir.display()
+        );
     }
-    let file = std::fs::File::open(&args.trace).with_context(|| format!("cannot open {}", args.trace.display()))?;
+    let file = std::fs::File::open(&args.trace)
+        .with_context(|| format!("cannot open {}", args.trace.display()))?;
     let reader = tk_trace::TraceReader::new(std::io::BufReader::new(file))
         .with_context(|| format!("cannot read {}", args.trace.display()))?;
     let values = TraceValues::read(reader, &model, &digest)
         .with_context(|| format!("refusing to prove {}", args.trace.display()))?;
     let witnesses = values.op_witnesses(&model);
-    let circuit = ModelCircuit::new(&model, &witnesses, &PlanOptions::default())
-        .with_context(|| format!("refusing to prove {}: it is not a correct execution", args.trace.display()))?;
+    let circuit =
+        ModelCircuit::new(&model, &witnesses, &PlanOptions::default()).with_context(|| {
+            format!(
+                "refusing to prove {}: it is not a correct execution",
+                args.trace.display()
+            )
+        })?;
     if circuit.k() != manifest.k {
-        bail!("circuit needs k = {}, the keys have k = {}", circuit.k(), manifest.k);
+        bail!(
+            "circuit needs k = {}, the keys have k = {}",
+            circuit.k(),
+            manifest.k
+        );
     }
     let params = keys.params(&manifest)?;
     let pk_bytes = std::fs::read(keys.file("pk.bin")).context("cannot read pk.bin")?;
     let pk = tk_circuit::keys::ModelPk::from_bytes(&pk_bytes).context("malformed pk.bin")?;
     let vk_bytes = std::fs::read(keys.file("vk.bin")).context("cannot read vk.bin")?;
-    let bar = spinner(&format!("proving {} records, k = {}", values.records, circuit.k()));
+    let bar = spinner(&format!(
+        "proving {} records, k = {}",
+        values.records,
+        circuit.k()
+    ));
     let proof = tk_circuit::prover::prove(&params, &pk, &circuit, rand::rngs::OsRng)?;
     bar.finish_and_clear();
     let out = ProofFile {
@@ -59,7 +76,8 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         proof,
     };
     let bytes = out.to_bytes()?;
-    std::fs::write(&args.output, &bytes).with_context(|| format!("cannot write {}", args.output.display()))?;
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(
         "proved {} ({} records, k = {}): {} ({} B, proof {} B)",
         args.trace.display(),
@@ -69,5 +87,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         bytes.len(),
         out.proof.len()
     );
-    Ok(json!({ "k": circuit.k(), "records": values.records, "proof_bytes": out.proof.len(), "file_bytes": bytes.len() }))
+    Ok(
+        json!({ "k": circuit.k(), "records": values.records, "proof_bytes": out.proof.len(), "file_bytes": bytes.len() }),
+    )
 }

@@ -56,7 +56,10 @@ impl QuantArgs {
     }
 
     /// Imports, calibrates and quantizes `model`.
-    pub fn quantize(&self, model: &std::path::Path) -> Result<(tk_ir::onnx::Model, tk_quant::Quantized)> {
+    pub fn quantize(
+        &self,
+        model: &std::path::Path,
+    ) -> Result<(tk_ir::onnx::Model, tk_quant::Quantized)> {
         let imported = super::import(model, &self.input_shapes)?;
         let calib = match &self.calib {
             Some(path) => vec![tk_ir::npy::read_npy(path)?],
@@ -64,7 +67,8 @@ impl QuantArgs {
         };
         let mut quantized = tk_quant::quantize(&imported.graph, &calib, &self.options())
             .with_context(|| format!("cannot quantize {}", model.display()))?;
-        let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+        let bytes =
+            std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
         quantized.model.source_digest = hex(&sha2::Sha256::digest(&bytes));
         Ok((imported, quantized))
     }
@@ -102,7 +106,9 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         })
         .sum();
     let nodes = quantized.model.graph.nodes.len();
-    let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    let bytes = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "quantized {} -> {}: {} integer ops, {} parameters, {} bytes",
         args.model.display(),
@@ -111,5 +117,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         parameters,
         bytes
     );
-    Ok(json!({ "integer_ops": nodes, "parameters": parameters, "tkq_bytes": bytes, "bits": args.quant.bits }))
+    Ok(
+        json!({ "integer_ops": nodes, "parameters": parameters, "tkq_bytes": bytes, "bits": args.quant.bits }),
+    )
 }

@@ -46,11 +46,15 @@ fn run_float(args: &Args) -> Result<serde_json::Value> {
     let model = super::import(&args.model, &args.input_shapes)?;
     let graph = &model.graph;
     if graph.inputs().len() != 1 {
-        bail!("model has {} inputs; tk run feeds exactly one", graph.inputs().len());
+        bail!(
+            "model has {} inputs; tk run feeds exactly one",
+            graph.inputs().len()
+        );
     }
     let data = tk_ir::npy::read_npy(&args.input)?;
     let fact = graph.fact(graph.inputs()[0]).context("model input")?;
-    let samples = split_samples(fact, &data).with_context(|| format!("input {}", args.input.display()))?;
+    let samples =
+        split_samples(fact, &data).with_context(|| format!("input {}", args.input.display()))?;
     let mut outputs = Vec::with_capacity(samples.len());
     for sample in samples {
         let out = tk_ir::eval::eval(graph, &[sample])?;
@@ -93,17 +97,23 @@ fn run_integer(args: &Args) -> Result<serde_json::Value> {
     if !args.input_shapes.is_empty() {
         bail!("--input-shape applies to .onnx models; a .tkq has fixed shapes");
     }
-    let bytes = std::fs::read(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
-    let model = tk_quant::file::from_bytes(&bytes).with_context(|| format!("cannot load {}", args.model.display()))?;
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let model = tk_quant::file::from_bytes(&bytes)
+        .with_context(|| format!("cannot load {}", args.model.display()))?;
     let digest = tk_trace::ModelDigest::of_bytes(&bytes);
     let runtime = tk_runtime::Runtime::new(&model)?;
     if model.graph.inputs.len() != 1 {
-        bail!("model has {} inputs; tk run feeds exactly one", model.graph.inputs.len());
+        bail!(
+            "model has {} inputs; tk run feeds exactly one",
+            model.graph.inputs.len()
+        );
     }
     let input_node = &model.graph.nodes[model.graph.inputs[0]];
     let fact = tk_ir::Fact::f32(input_node.shape.clone());
     let data = tk_ir::npy::read_npy(&args.input)?;
-    let samples = split_samples(&fact, &data).with_context(|| format!("input {}", args.input.display()))?;
+    let samples =
+        split_samples(&fact, &data).with_context(|| format!("input {}", args.input.display()))?;
     let mut float_outputs = Vec::new();
     let mut raw_outputs: Vec<ndarray::ArrayD<i32>> = Vec::new();
     let mut trace_bytes = 0u64;
@@ -116,7 +126,8 @@ fn run_integer(args: &Args) -> Result<serde_json::Value> {
                 let path = trace_path(base, i, samples.len());
                 let file = std::fs::File::create(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                let mut writer = tk_trace::TraceWriter::new(std::io::BufWriter::new(file), &model, &digest)?;
+                let mut writer =
+                    tk_trace::TraceWriter::new(std::io::BufWriter::new(file), &model, &digest)?;
                 let out = runtime.run_observed(&q, &mut writer)?;
                 records += writer.record_count();
                 let mut file = writer.finish()?;
@@ -126,7 +137,10 @@ fn run_integer(args: &Args) -> Result<serde_json::Value> {
             }
         };
         let first = out.first().context("model has no output")?;
-        raw_outputs.push(ndarray::ArrayD::from_shape_vec(first.shape.clone(), first.data.clone())?);
+        raw_outputs.push(ndarray::ArrayD::from_shape_vec(
+            first.shape.clone(),
+            first.data.clone(),
+        )?);
         let deq = tk_quant::dequantize_outputs(&model, &out)?;
         let first = deq.into_iter().next().context("model has no output")?;
         float_outputs.push(first.as_f32().map_err(anyhow::Error::msg)?.clone());
@@ -136,10 +150,17 @@ fn run_integer(args: &Args) -> Result<serde_json::Value> {
         let stacked = ndarray::concatenate(ndarray::Axis(0), &views)?;
         tk_ir::npy::write_npy_i32(&args.output, &stacked)?;
     } else {
-        tk_ir::npy::write_npy(&args.output, &tk_ir::Tensor::F32(stack_f32(&float_outputs)?))?;
+        tk_ir::npy::write_npy(
+            &args.output,
+            &tk_ir::Tensor::F32(stack_f32(&float_outputs)?),
+        )?;
     }
     if let (Some(base), Some(first)) = (&args.trace, float_outputs.first()) {
-        let prediction = first.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        let prediction = first
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i);
         println!(
             "trace {}: {} records, {} bytes; prediction of sample 0: class {}",
             base.display(),

@@ -25,7 +25,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<serde_json::Value> {
     let (model, digest) = load_model(&args.model)?;
     let keys = KeysDir::new(&args.keys);
-    std::fs::create_dir_all(&keys.dir).with_context(|| format!("cannot create {}", keys.dir.display()))?;
+    std::fs::create_dir_all(&keys.dir)
+        .with_context(|| format!("cannot create {}", keys.dir.display()))?;
     let circuit = ModelCircuit::for_keygen(&model, &PlanOptions::default())
         .with_context(|| format!("cannot lay out a circuit for {}", args.model.display()))?;
     let report = circuit.report().clone();
@@ -48,7 +49,11 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             let bar = spinner(&format!("KZG parameters, k = {k}"));
             let p = tk_circuit::keys::load_or_setup_params(&keys.dir, k)?;
             bar.finish_and_clear();
-            (p, PathBuf::from(file.file_name().context("parameters file name")?), true)
+            (
+                p,
+                PathBuf::from(file.file_name().context("parameters file name")?),
+                true,
+            )
         }
     };
     let bar = spinner("key generation");
@@ -67,8 +72,15 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         params_insecure: insecure,
         plan: plan.clone(),
     };
-    std::fs::write(keys.file("setup.json"), serde_json::to_vec_pretty(&manifest)?)?;
-    let size = |name: &str| std::fs::metadata(keys.file(name)).map(|m| m.len()).unwrap_or(0);
+    std::fs::write(
+        keys.file("setup.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    let size = |name: &str| {
+        std::fs::metadata(keys.file(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
     let rows = report.main_rows as u64;
     println!(
         "setup {}: k = {k}, W = {}, {} advice columns, {} lookups, {rows} main rows; pk {} B, vk {} B in {}",
@@ -83,5 +95,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     for chip in &report.chips {
         println!("  {:<12} {:>8} rows", chip.chip, chip.rows);
     }
-    Ok(json!({ "k": k, "rows": rows, "plan": plan, "pk_bytes": size("pk.bin"), "vk_bytes": size("vk.bin") }))
+    Ok(
+        json!({ "k": k, "rows": rows, "plan": plan, "pk_bytes": size("pk.bin"), "vk_bytes": size("vk.bin") }),
+    )
 }

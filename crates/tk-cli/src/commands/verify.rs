@@ -28,7 +28,8 @@ fn dequantized(model: &tk_quant::QModel, node: usize, t: &tk_quant::QTensor) -> 
 
 /// Runs `tk verify`: prints `verified` and succeeds, or fails naming what is wrong.
 pub fn run(args: Args) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(&args.proof).with_context(|| format!("cannot read {}", args.proof.display()))?;
+    let bytes = std::fs::read(&args.proof)
+        .with_context(|| format!("cannot read {}", args.proof.display()))?;
     let proof = ProofFile::from_bytes(&bytes)?;
     let keys = KeysDir::new(&args.keys);
     let manifest = keys.manifest()?;
@@ -50,12 +51,25 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     tk_circuit::prover::verify(&params, &vk, &instance, &proof.proof).context("proof rejected")?;
     if args.print_io {
         for (t, &node) in proof.inputs.iter().zip(&model.graph.inputs) {
-            println!("input {} {:?}: {:?}", model.graph.nodes[node].name, t.shape, t.data);
+            println!(
+                "input {} {:?}: {:?}",
+                model.graph.nodes[node].name, t.shape, t.data
+            );
         }
         for (t, &node) in proof.outputs.iter().zip(&model.graph.outputs) {
-            println!("output {} {:?}: {:?}", model.graph.nodes[node].name, t.shape, t.data);
-            let values: Vec<String> = dequantized(&model, node, t).iter().map(|v| format!("{v:.4}")).collect();
-            println!("output {} dequantized: [{}]", model.graph.nodes[node].name, values.join(", "));
+            println!(
+                "output {} {:?}: {:?}",
+                model.graph.nodes[node].name, t.shape, t.data
+            );
+            let values: Vec<String> = dequantized(&model, node, t)
+                .iter()
+                .map(|v| format!("{v:.4}"))
+                .collect();
+            println!(
+                "output {} dequantized: [{}]",
+                model.graph.nodes[node].name,
+                values.join(", ")
+            );
         }
     }
     println!("verified");

@@ -33,7 +33,11 @@ impl TractPlan {
                 .with_input_fact(i, InferenceFact::dt_shape(dt, &fact.shape))
                 .map_err(malformed)?;
         }
-        let plan = model.into_optimized().map_err(malformed)?.into_runnable().map_err(malformed)?;
+        let plan = model
+            .into_optimized()
+            .map_err(malformed)?
+            .into_runnable()
+            .map_err(malformed)?;
         Ok(TractPlan { plan })
     }
 
@@ -55,7 +59,9 @@ impl TractPlan {
             .iter()
             .map(|o| {
                 let o = o.cast_to::<f32>().map_err(failed)?;
-                Ok(Tensor::F32(o.to_plain_array_view::<f32>().map_err(failed)?.to_owned()))
+                Ok(Tensor::F32(
+                    o.to_plain_array_view::<f32>().map_err(failed)?.to_owned(),
+                ))
             })
             .collect()
     }
