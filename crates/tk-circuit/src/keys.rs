@@ -104,7 +104,10 @@ pub fn load_or_setup_params(dir: &Path, k: u32) -> Result<Params, CircuitError> 
 pub fn load_params_file(path: &Path, k: u32) -> Result<Params, CircuitError> {
     let mut params = read_params(path)?;
     if params.k() < k {
-        return Err(CircuitError::ParamsMismatch { expected: k, got: params.k() });
+        return Err(CircuitError::ParamsMismatch {
+            expected: k,
+            got: params.k(),
+        });
     }
     if params.k() > k {
         params.downsize(k);

@@ -25,11 +25,11 @@ mod circuit;
 mod error;
 pub mod field;
 mod from_trace;
-pub mod proof_file;
 mod jobs;
 pub mod keys;
 mod lower;
 pub mod plan;
+pub mod proof_file;
 pub mod prover;
 mod witness;
 
