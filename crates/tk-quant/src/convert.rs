@@ -80,13 +80,23 @@ pub struct Quantized {
 ///
 /// `calib` holds one tensor per graph input whose axis 0 indexes samples (see
 /// [`calibrate::collect`]); it may be empty only when every scale comes from the model's own
-/// `QuantizeLinear`/`DequantizeLinear` pairs. The graph is folded ([`fold::fold`]), calibrated,
-/// and converted node by node; the resulting [`QModel`] is validated before it is returned.
+/// `QuantizeLinear`/`DequantizeLinear` pairs, so never for a model that quantizes dynamically
+/// ([`fold::Folded::dynamic`]). The graph is folded ([`fold::fold`]), calibrated, and
+/// converted node by node; the resulting [`QModel`] is validated before it is returned.
 /// `QModel::source_digest` is left empty for the caller to fill.
 pub fn quantize(graph: &Graph, calib: &[Tensor], options: &QuantOptions) -> QuantResult<Quantized> {
     options.check()?;
     let folded = fold::fold(graph)?;
     let stats = if calib.is_empty() {
+        if let Some(name) = folded.dynamic.first() {
+            return Err(QuantError::Calibration {
+                reason: format!(
+                    "node {name:?} (DynamicQuantizeLinear) computes its scale from the data at \
+                     run time; the integer standard fixes every scale ahead of time, so pass \
+                     calibration data to choose a static one"
+                ),
+            });
+        }
         None
     } else {
         Some(calibrate::collect(

@@ -81,6 +81,7 @@ declare_ops! {
     dequantize_linear::DequantizeLinear,
     matmul::MatMul,
     fake_quant::FakeQuant,
+    dynamic_quantize_linear::DynamicQuantizeLinear,
 }
 
 impl OpDef for Op {

@@ -3,7 +3,12 @@
 //! Passes, repeated until nothing changes:
 //! - `Identity` (and so inference-mode `Dropout`) is removed;
 //! - a `QuantizeLinear -> DequantizeLinear` pair on an activation is removed and its scale
-//!   recorded as a [`ActScale`] of the quantized tensor (pre-quantized QDQ models);
+//!   recorded as a [`ActScale`] of the quantized tensor (pre-quantized QDQ models); once
+//!   nothing else changes, a scale recorded after a wiring or clamping op is moved to the op
+//!   that computes the values (see `qdq.rs`);
+//! - `DynamicQuantizeLinear` in the patterns `quantize_dynamic` emits is removed: its tensor
+//!   gets a calibrated static scale like any other, and its name is listed in
+//!   [`Folded::dynamic`];
 //! - `Gemm` with constant weights becomes *canonical* (`alpha = beta = 1`, `trans_b`, weight
 //!   `[N, K]`, bias `[N]`); a bias that is not per column is split off into an `Add`;
 //!   `MatMul` by a constant 2-D matrix becomes a canonical `Gemm` (with reshapes around it
@@ -18,6 +23,7 @@
 //! (for names and `QNode::ir_node`).
 
 mod affine;
+mod dynamic;
 mod gemm;
 mod qdq;
 
@@ -40,6 +46,9 @@ pub struct Folded {
     /// For each node of `graph`, the scale a QDQ pair fixed for its output, if any (`bits` is
     /// the smallest symmetric width holding the original integer type minus its zero point).
     pub overrides: Vec<Option<ActScale>>,
+    /// Names of the removed `DynamicQuantizeLinear` nodes (run-time scales that calibration
+    /// must replace).
+    pub dynamic: Vec<String>,
 }
 
 struct DNode {
@@ -56,6 +65,7 @@ struct Draft {
     inputs: Vec<usize>,
     outputs: Vec<(usize, String)>,
     overrides: BTreeMap<usize, ActScale>,
+    dynamic: Vec<String>,
 }
 
 /// Simplifies `graph` (see the module docs).
@@ -70,6 +80,7 @@ pub fn fold(graph: &Graph) -> QuantResult<Folded> {
             break;
         }
     }
+    d.finish_qdq()?;
     d.build()
 }
 
@@ -144,6 +155,7 @@ impl Draft {
                 .map(|(o, n)| Ok((slot0(o)?, n.clone())))
                 .collect::<QuantResult<_>>()?,
             overrides: BTreeMap::new(),
+            dynamic: Vec::new(),
         })
     }
 
@@ -396,6 +408,7 @@ impl Draft {
             graph,
             origin,
             overrides,
+            dynamic: self.dynamic,
         })
     }
 }

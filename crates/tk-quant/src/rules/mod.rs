@@ -88,6 +88,10 @@ pub(crate) fn convert(cx: &mut Converter, node: &Node) -> QuantResult<QValue> {
             node,
             "only QuantizeLinear -> DequantizeLinear pairs are supported".into(),
         )),
+        Op::DynamicQuantizeLinear(_) => Err(unsupported(
+            node,
+            "a scale computed at run time outside the patterns of quantize_dynamic".into(),
+        )),
         Op::Const(_) | Op::FakeQuant(_) => Err(unsupported(node, "not a convertible op".into())),
     }
 }

@@ -5,6 +5,7 @@ mod arithmetic;
 mod fold;
 mod nn;
 mod pool;
+mod qlinear;
 mod quant;
 mod resize;
 mod shape;
@@ -51,6 +52,11 @@ pub fn register_all_ops(registry: &mut OpRegistry) {
     registry.insert("Upsample", resize::upsample);
     registry.insert("QuantizeLinear", quant::quantize_linear);
     registry.insert("DequantizeLinear", quant::dequantize_linear);
+    registry.insert("QLinearConv", qlinear::qlinear_conv);
+    registry.insert("QLinearMatMul", qlinear::qlinear_matmul);
+    registry.insert("ConvInteger", qlinear::conv_integer);
+    registry.insert("MatMulInteger", qlinear::matmul_integer);
+    registry.insert("DynamicQuantizeLinear", qlinear::dynamic_quantize_linear);
     // Fold-only.
     registry.insert("Constant", fold::constant);
     registry.insert("Shape", fold::shape);

@@ -123,6 +123,18 @@ pub fn conv(ctx: &mut ImportCtx, node: &OnnxNode) -> IrResult<Vec<OutletId>> {
     let x = ctx.input(node, 0)?;
     let w = ctx.input(node, 1)?;
     let b = ctx.opt_input(node, 2)?;
+    Ok(vec![conv_of(ctx, node, x, w, b)?])
+}
+
+/// The IR of a convolution of `x` by `w` (plus `b`) with `node`'s `Conv` attributes; shared
+/// with the quantized convolutions, whose float inputs are computed first.
+pub(super) fn conv_of(
+    ctx: &mut ImportCtx,
+    node: &OnnxNode,
+    x: OutletId,
+    w: OutletId,
+    b: Option<OutletId>,
+) -> IrResult<OutletId> {
     let x_shape = ctx.fact(x)?.shape.clone();
     let w_shape = ctx.fact(w)?.shape.clone();
     if w_shape.len() < 3 || x_shape.len() != w_shape.len() {
@@ -152,9 +164,9 @@ pub fn conv(ctx: &mut ImportCtx, node: &OnnxNode) -> IrResult<Vec<OutletId>> {
     inputs.extend(b);
     if win.one_d {
         let y = ctx.add_aux(node, "conv_2d", op, &inputs)?;
-        return Ok(vec![from_2d(ctx, node, y)?]);
+        return from_2d(ctx, node, y);
     }
-    Ok(vec![ctx.add(node, op, &inputs)?])
+    ctx.add(node, op, &inputs)
 }
 
 /// `Gemm`.
