@@ -62,10 +62,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Some(path) = cli.metrics {
-        if let Err(error) = clock.write(&path, details) {
-            eprintln!("error: {error:#}");
-            std::process::exit(1);
-        }
+    if let Some(path) = cli.metrics
+        && let Err(error) = clock.write(&path, details)
+    {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
     }
 }
