@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Task {
     Demo(demo::Args),
     /// Accuracy, runtime, trace and proving figures, side by side with EZKL.
     Bench(bench::Args),
+    /// Runs every cargo-fuzz target for a while (needs nightly and cargo-fuzz).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test(args) => test::run(args),
         Task::Demo(args) => demo::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     }
 }
 

@@ -45,6 +45,7 @@ pub fn read_npy(path: &Path) -> IrResult<Tensor> {
 
 /// Decodes `.npy` bytes (see [`read_npy`]).
 pub fn decode_npy(bytes: &[u8]) -> Result<Tensor, String> {
+    check_header_len(bytes)?;
     let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
     let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut aligned);
     buf[..bytes.len()].copy_from_slice(bytes);
@@ -78,6 +79,34 @@ pub fn decode_npy(bytes: &[u8]) -> Result<Tensor, String> {
         ));
     }
     Ok(tensor)
+}
+
+/// `ndarray-npy` allocates the header's declared length (up to 4 GiB in format versions 2 and
+/// 3) before reading it: refuse a declared length beyond the file first.
+fn check_header_len(bytes: &[u8]) -> Result<(), String> {
+    let (len, start): (Option<usize>, usize) = match bytes.get(6) {
+        Some(1) => (
+            bytes
+                .get(8..10)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize),
+            10,
+        ),
+        Some(2 | 3) => (
+            bytes
+                .get(8..12)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+            12,
+        ),
+        // Unknown versions and short files: ndarray-npy reports them.
+        _ => return Ok(()),
+    };
+    match len {
+        Some(len) if start.saturating_add(len) > bytes.len() => Err(format!(
+            "header of {len} bytes, the file has {} after the preamble",
+            bytes.len() - start
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Writes a tensor as `.npy` (`<f4` for F32, `<i8` for I64).

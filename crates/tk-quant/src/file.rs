@@ -27,6 +27,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Largest `.tkq` file accepted, in bytes.
 pub const MAX_FILE_BYTES: u64 = tk_ir::limits::MAX_MODEL_BYTES;
 
+/// Deepest MessagePack nesting accepted. A model nests about 8 deep; values under unknown keys
+/// are skipped recursively, so without this bound a hostile file could exhaust the stack.
+pub const MAX_NESTING: usize = 64;
+
 /// Encodes a model (without validating it).
 pub fn to_bytes(model: &QModel) -> QuantResult<Vec<u8>> {
     let mut out = Vec::with_capacity(1024);
@@ -61,7 +65,9 @@ pub fn from_bytes(bytes: &[u8]) -> QuantResult<QModel> {
         });
     }
     let mut body = bytes.get(12..).unwrap_or_default();
-    let model: QModel = rmp_serde::from_read(&mut body)?;
+    let mut de = rmp_serde::Deserializer::new(&mut body);
+    de.set_max_depth(MAX_NESTING);
+    let model: QModel = serde::Deserialize::deserialize(&mut de)?;
     if !body.is_empty() {
         return Err(QuantError::Malformed {
             reason: format!("{} bytes after the model", body.len()),

@@ -72,7 +72,18 @@ pub fn acc_in_bound(acc: i128) -> bool {
 /// ```
 #[inline]
 pub fn requant(acc: i64, m: i32, s: u8, lo: i32, hi: i32) -> i32 {
-    clamp(round_shift(i128::from(acc) * i128::from(m), s), lo, hi)
+    if acc.unsigned_abs() < 1 << 31 {
+        // |acc * m| < 2^62 and the rounding term is at most 2^61: exact in i64.
+        let v = acc * i64::from(m);
+        let r = if s == 0 {
+            v
+        } else {
+            (v + (1i64 << (s - 1))) >> s
+        };
+        r.clamp(i64::from(lo), i64::from(hi)) as i32
+    } else {
+        clamp(round_shift(i128::from(acc) * i128::from(m), s), lo, hi)
+    }
 }
 
 /// Range `[lo, hi]` of a `bits`-bit signed value, for `1 <= bits <= 32`.

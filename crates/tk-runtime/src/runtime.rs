@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use tk_quant::ops::QOp;
 use tk_quant::{QModel, QNode, QTensor};
 
-use crate::kernels::{self, check_range, well_formed};
+use rayon::prelude::*;
+
+use crate::kernels::{self, Prepared, check_range, well_formed};
 use crate::observer::{NoopObserver, Observer, OpEvent};
 use crate::{RuntimeError, validate};
 
@@ -13,6 +15,7 @@ use crate::{RuntimeError, validate};
 ///
 /// Nodes run in graph order (ascending id, which is topological). Each intermediate value is
 /// dropped after its last reader, so peak memory is the live set, not the whole graph.
+/// Weights are packed once, in [`Runtime::new`], for the kernels' fast paths.
 /// Results are bit-identical whatever the rayon thread count.
 #[derive(Debug, Clone)]
 pub struct Runtime<'m> {
@@ -23,6 +26,8 @@ pub struct Runtime<'m> {
     is_output: Vec<bool>,
     /// Position in `graph.inputs` of each `Input` node.
     input_position: Vec<Option<usize>>,
+    /// Kernel data derived once from each node's constants (packed weights).
+    prepared: Vec<Prepared>,
 }
 
 impl<'m> Runtime<'m> {
@@ -46,11 +51,13 @@ impl<'m> Runtime<'m> {
         for (position, &id) in model.graph.inputs.iter().enumerate() {
             input_position[id] = Some(position);
         }
+        let prepared = nodes.par_iter().map(kernels::prepare).collect();
         Ok(Runtime {
             model,
             last_use,
             is_output,
             input_position,
+            prepared,
         })
     }
 
@@ -98,7 +105,11 @@ impl<'m> Runtime<'m> {
                     QOp::Input(_) => Cow::Borrowed(self.bind_input(node, inputs)?),
                     // Validated by `Runtime::new`.
                     QOp::Const(c) => Cow::Borrowed(&c.value),
-                    _ => Cow::Owned(kernels::execute(node, &args)?),
+                    _ => Cow::Owned(kernels::execute_prepared(
+                        node,
+                        &args,
+                        &self.prepared[node.id],
+                    )?),
                 };
                 observer
                     .on_op(&OpEvent {

@@ -11,6 +11,11 @@ use crate::format::{FORMAT_MAJOR, Limits, MAGIC};
 use crate::frames::{Footer, Frame, Header, InputFrame, InputRef, Kind, Probe, Record};
 use crate::tensor::check_shape;
 
+/// Deepest MessagePack nesting accepted in a frame. Frames nest about 6 deep; values under
+/// unknown keys are skipped recursively, so without this bound a hostile frame could exhaust
+/// the stack.
+const MAX_NESTING: usize = 64;
+
 /// Reads a `.tkt` trace frame by frame.
 ///
 /// [`TraceReader::new`] reads and validates the magic, version and header. Iterating yields
@@ -175,6 +180,7 @@ impl<R: Read> TraceReader<R> {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, TraceError> {
         let mut slice = self.buf.as_slice();
         let mut de = rmp_serde::Deserializer::new(&mut slice);
+        de.set_max_depth(MAX_NESTING);
         let value =
             serde::Deserialize::deserialize(&mut de).map_err(|source| TraceError::Decode {
                 frame: self.frame,

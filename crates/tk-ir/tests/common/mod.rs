@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: tolerance checks and tract as a second opinion.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use std::path::{Path, PathBuf};
 
 use tk_ir::Tensor;

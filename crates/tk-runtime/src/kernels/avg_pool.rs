@@ -3,8 +3,10 @@
 use tk_quant::QTensor;
 use tk_quant::ops::AvgPool;
 
-use super::Ctx;
+use rayon::prelude::*;
+
 use super::pool::Windows;
+use super::{Ctx, PARALLEL_MACS};
 use crate::RuntimeError;
 use crate::arith::{MAX_SHIFT, acc_in_bound, requant};
 
@@ -31,45 +33,74 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &AvgPool, x: &QTensor) -> Result<QTensor, R
     if op.shift > MAX_SHIFT {
         return Err(ctx.param("shift", "must be in 0..=62"));
     }
-    let [n, c, h, w] = win.input;
+    let [_, _, h, w] = win.input;
     let [oh, ow] = win.out;
-    let mut data = Vec::with_capacity(n * c * oh * ow);
-    for plane in 0..n * c {
+    let mut data = vec![0i32; ctx.volume(&ctx.node.shape)?];
+    let task = |(plane, out): (usize, &mut [i32])| {
         let input = &x.data[plane * h * w..(plane + 1) * h * w];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let ([r0, r1], [c0, c1]) = win.window(oy, ox);
-                // At most 2^31 terms of magnitude at most 2^31: the sum fits an i64.
-                let sum: i64 = (r0..r1)
-                    .flat_map(|iy| input[iy * w + c0..iy * w + c1].iter())
-                    .map(|&v| i64::from(v))
-                    .sum();
-                let count = if op.count_include_pad {
-                    full
-                } else {
-                    (r1 - r0) * (c1 - c0)
-                };
-                if count == 0 {
-                    return Err(RuntimeError::EmptyWindow {
-                        node: ctx.node.id,
-                        index: data.len(),
-                    });
-                }
-                if !acc_in_bound(i128::from(sum)) {
-                    return Err(ctx.overflow(data.len(), i128::from(sum)));
-                }
-                data.push(requant(
-                    sum,
-                    op.multipliers[count],
-                    op.shift,
-                    ctx.lo,
-                    ctx.hi,
-                ));
+        for (o, y) in out.iter_mut().enumerate() {
+            let index = plane * oh * ow + o;
+            let ([r0, r1], [c0, c1]) = win.window(o / ow, o % ow);
+            // At most 2^31 terms of magnitude at most 2^31: the sum fits an i64.
+            let sum: i64 = (r0..r1)
+                .flat_map(|iy| input[iy * w + c0..iy * w + c1].iter())
+                .map(|&v| i64::from(v))
+                .sum();
+            let count = if op.count_include_pad {
+                full
+            } else {
+                (r1 - r0) * (c1 - c0)
+            };
+            if count == 0 {
+                return Some(Failure::Empty(index));
             }
+            if !acc_in_bound(i128::from(sum)) {
+                return Some(Failure::Overflow(index, i128::from(sum)));
+            }
+            *y = requant(sum, op.multipliers[count], op.shift, ctx.lo, ctx.hi);
         }
+        None
+    };
+    let work = data.len().saturating_mul(full);
+    let failure = if work >= PARALLEL_MACS {
+        data.par_chunks_mut((oh * ow).max(1))
+            .enumerate()
+            .filter_map(task)
+            .min_by_key(Failure::index)
+    } else {
+        data.chunks_mut((oh * ow).max(1))
+            .enumerate()
+            .filter_map(task)
+            .min_by_key(Failure::index)
+    };
+    match failure {
+        Some(Failure::Empty(index)) => {
+            return Err(RuntimeError::EmptyWindow {
+                node: ctx.node.id,
+                index,
+            });
+        }
+        Some(Failure::Overflow(index, acc)) => return Err(ctx.overflow(index, acc)),
+        None => {}
     }
     Ok(QTensor {
         shape: ctx.node.shape.clone(),
         data,
     })
+}
+
+/// Why an output element could not be computed.
+enum Failure {
+    /// A window with no in-bounds position.
+    Empty(usize),
+    /// An accumulator beyond the bound.
+    Overflow(usize, i128),
+}
+
+impl Failure {
+    fn index(&self) -> usize {
+        match self {
+            Failure::Empty(i) | Failure::Overflow(i, _) => *i,
+        }
+    }
 }

@@ -75,10 +75,15 @@ fn dim_from_right(shape: &[usize], from_right: usize) -> usize {
     }
 }
 
-/// `input` (of `in_shape`, broadcast-compatible with `out_shape`) expanded to `out_shape`.
-pub(crate) fn broadcast_to(input: &[i32], in_shape: &[usize], out_shape: &[usize]) -> Vec<i32> {
+/// `input` (of `in_shape`, broadcast-compatible with `out_shape`) expanded to `out_shape`,
+/// borrowed when the shapes are equal.
+pub(crate) fn broadcast_to<'a>(
+    input: &'a [i32],
+    in_shape: &[usize],
+    out_shape: &[usize],
+) -> std::borrow::Cow<'a, [i32]> {
     if in_shape == out_shape {
-        return input.to_vec();
+        return std::borrow::Cow::Borrowed(input);
     }
     let strides = super::strides(in_shape);
     let lead = out_shape.len() - in_shape.len();
@@ -93,5 +98,5 @@ pub(crate) fn broadcast_to(input: &[i32], in_shape: &[usize], out_shape: &[usize
             }
         })
         .collect();
-    gather(input, out_shape, &tables)
+    std::borrow::Cow::Owned(gather(input, out_shape, &tables))
 }

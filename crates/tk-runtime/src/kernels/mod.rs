@@ -27,6 +27,7 @@ mod slice;
 mod softmax;
 mod transpose;
 
+use rayon::prelude::*;
 use tk_quant::ops::{QOp, Requant};
 use tk_quant::{QNode, QTensor};
 
@@ -43,8 +44,38 @@ pub(crate) fn arity(op: &QOp) -> (usize, usize) {
     }
 }
 
+/// Data derived once from a node's constants to speed up its kernel (kernels compute it
+/// themselves when they are not given it).
+#[derive(Debug, Clone)]
+pub(crate) enum Prepared {
+    /// Nothing prepared.
+    None,
+    /// `Conv` weights for the `i16` fast path.
+    Conv(conv::Packed),
+    /// `Gemm` weights for the `i16` fast path.
+    Gemm(gemm::Packed),
+}
+
+/// What [`execute_prepared`] can reuse across runs of `node`.
+pub(crate) fn prepare(node: &QNode) -> Prepared {
+    match &node.op {
+        QOp::Conv(op) => conv::pack(op).map_or(Prepared::None, Prepared::Conv),
+        QOp::Gemm(op) => gemm::pack(op).map_or(Prepared::None, Prepared::Gemm),
+        _ => Prepared::None,
+    }
+}
+
 /// Executes one node on its input values: the contract of [`crate::execute_node`].
 pub(crate) fn execute(node: &QNode, inputs: &[&QTensor]) -> Result<QTensor, RuntimeError> {
+    execute_prepared(node, inputs, &Prepared::None)
+}
+
+/// [`execute`] with the node's [`prepare`]d data.
+pub(crate) fn execute_prepared(
+    node: &QNode,
+    inputs: &[&QTensor],
+    prepared: &Prepared,
+) -> Result<QTensor, RuntimeError> {
     let ctx = Ctx::new(node)?;
     let (min, max) = arity(&node.op);
     if inputs.len() < min || inputs.len() > max {
@@ -61,8 +92,20 @@ pub(crate) fn execute(node: &QNode, inputs: &[&QTensor]) -> Result<QTensor, Runt
     let output = match &node.op {
         QOp::Input(_) => return Err(RuntimeError::NotExecutable { node: node.id }),
         QOp::Const(op) => konst::run(&ctx, op)?,
-        QOp::Conv(op) => conv::run(&ctx, op, inputs[0])?,
-        QOp::Gemm(op) => gemm::run(&ctx, op, inputs[0])?,
+        QOp::Conv(op) => {
+            let packed = match prepared {
+                Prepared::Conv(p) => Some(p),
+                _ => None,
+            };
+            conv::run(&ctx, op, inputs[0], packed)?
+        }
+        QOp::Gemm(op) => {
+            let packed = match prepared {
+                Prepared::Gemm(p) => Some(p),
+                _ => None,
+            };
+            gemm::run(&ctx, op, inputs[0], packed)?
+        }
         QOp::Add(op) => add::run(&ctx, op, inputs[0], inputs[1])?,
         QOp::Mul(op) => mul::run(&ctx, op, inputs[0], inputs[1])?,
         QOp::Rescale(op) => requant_op::run(&ctx, op, inputs[0])?,
@@ -248,6 +291,58 @@ pub(crate) fn well_formed(node: usize, tensor: &QTensor) -> Result<(), RuntimeEr
 /// Product of the dimensions, `None` on overflow.
 pub(crate) fn checked_volume(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Below this many multiply-adds (or element operations) a kernel runs on the calling thread:
+/// handing work to rayon costs microseconds.
+pub(crate) const PARALLEL_MACS: usize = 1 << 16;
+
+/// Elements per parallel task of the element-wise kernels.
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// Below this many elements an element-wise kernel runs on the calling thread: it is bound by
+/// memory, and a fork-join costs more than it saves on smaller tensors.
+pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 18;
+
+/// Runs `task` on every `(index, chunk)` of `data` cut in chunks of `size` (on rayon's pool
+/// when `parallel`) and returns the failure with the lowest output index, if any.
+pub(crate) fn first_failure<T, F>(
+    data: &mut [T],
+    size: usize,
+    parallel: bool,
+    task: F,
+) -> Option<(usize, i128)>
+where
+    T: Send,
+    F: Fn((usize, &mut [T])) -> Option<(usize, i128)> + Sync + Send,
+{
+    let size = size.max(1);
+    if parallel {
+        data.par_chunks_mut(size)
+            .enumerate()
+            .filter_map(task)
+            .min_by_key(|f| f.0)
+    } else {
+        data.chunks_mut(size)
+            .enumerate()
+            .filter_map(task)
+            .min_by_key(|f| f.0)
+    }
+}
+
+/// Runs `task` on every `(index, chunk)` of `data` cut in chunks of `size`, on rayon's pool
+/// when `parallel`.
+pub(crate) fn for_each_chunk<T, F>(data: &mut [T], size: usize, parallel: bool, task: F)
+where
+    T: Send,
+    F: Fn((usize, &mut [T])) + Sync + Send,
+{
+    let size = size.max(1);
+    if parallel {
+        data.par_chunks_mut(size).enumerate().for_each(task);
+    } else {
+        data.chunks_mut(size).enumerate().for_each(task);
+    }
 }
 
 /// Row-major strides of a shape whose volume is known not to overflow.

@@ -30,7 +30,7 @@ pub(crate) fn run(
     let b = broadcast_to(&b.data, &b.shape, &shape);
     let data = a
         .iter()
-        .zip(&b)
+        .zip(b.iter())
         .enumerate()
         .map(|(i, (&x, &y))| {
             let acc = i64::from(x) * i64::from(y);

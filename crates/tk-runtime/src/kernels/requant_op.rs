@@ -3,7 +3,7 @@
 use tk_quant::QTensor;
 use tk_quant::ops::Rescale;
 
-use super::Ctx;
+use super::{CHUNK, Ctx, PARALLEL_ELEMENTS, for_each_chunk};
 use crate::RuntimeError;
 use crate::arith::requant;
 
@@ -17,16 +17,28 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &Rescale, x: &QTensor) -> Result<QTensor, R
     }
     ctx.expect_shape(&x.shape)?;
     let inner: usize = x.shape.iter().skip(2).product();
-    let data = x
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = i.checked_div(inner).map_or(0, |q| q % channels.max(1));
-            let (m, s) = op.requant.for_channel(c);
-            requant(i64::from(v), m, s, ctx.lo, ctx.hi)
-        })
-        .collect();
+    let mut data = vec![0i32; x.data.len()];
+    let parallel = data.len() >= PARALLEL_ELEMENTS;
+    if op.requant.multipliers.len() == 1 {
+        let (m, s) = op.requant.for_channel(0);
+        let task = |(c, y): (usize, &mut [i32])| {
+            let src = &x.data[c * CHUNK..c * CHUNK + y.len()];
+            for (y, &v) in y.iter_mut().zip(src) {
+                *y = requant(i64::from(v), m, s, ctx.lo, ctx.hi);
+            }
+        };
+        for_each_chunk(&mut data, CHUNK, parallel, task);
+    } else {
+        // One plane of `inner` elements per (batch item, channel).
+        let task = |(p, y): (usize, &mut [i32])| {
+            let (m, s) = op.requant.for_channel(p % channels);
+            let src = &x.data[p * inner..p * inner + y.len()];
+            for (y, &v) in y.iter_mut().zip(src) {
+                *y = requant(i64::from(v), m, s, ctx.lo, ctx.hi);
+            }
+        };
+        for_each_chunk(&mut data, inner, parallel, task);
+    }
     Ok(QTensor {
         shape: x.shape.clone(),
         data,

@@ -65,12 +65,33 @@ impl Modes {
     }
 }
 
+/// Largest output axis of a `Resize`: every output coordinate of an axis is checked at import.
+const MAX_RESIZE_AXIS: usize = 1 << 20;
+
 /// Checks per-axis `(input, output, scale)` triples and returns the integer factors.
 fn integer_factors(
     node: &OnnxNode,
     axes: &[(usize, usize, f64)],
     modes: &Modes,
 ) -> IrResult<Vec<usize>> {
+    // The coordinates are checked one by one below: bound every axis and the output first (a
+    // declared size of 2^60 would otherwise loop for ever, even next to an axis of size 0).
+    if let Some((axis, &(_, output, _))) =
+        axes.iter().enumerate().find(|(_, a)| a.1 > MAX_RESIZE_AXIS)
+    {
+        return Err(node.invalid(format!(
+            "output axis {axis} of {output} elements exceeds the resize limit of {MAX_RESIZE_AXIS}"
+        )));
+    }
+    let volume = axes
+        .iter()
+        .try_fold(1usize, |v, &(_, output, _)| v.checked_mul(output));
+    if volume.is_none_or(|v| v > crate::limits::MAX_TENSOR_ELEMENTS) {
+        return Err(node.invalid(format!(
+            "output shape {:?} exceeds the tensor limit",
+            axes.iter().map(|a| a.1).collect::<Vec<_>>()
+        )));
+    }
     let mut factors = Vec::with_capacity(axes.len());
     for (axis, &(input, output, scale)) in axes.iter().enumerate() {
         if input == 0 || output % input != 0 || output < input {
