@@ -13,9 +13,12 @@ pub struct Args {
     /// Skip `cargo fmt --check` and clippy (tests only).
     #[arg(long)]
     no_lint: bool,
+    /// Skip the `bench --quick` smoke run after the tests.
+    #[arg(long)]
+    no_bench: bool,
 }
 
-/// Installs missing test data, then runs fmt, clippy and the whole test suite.
+/// Installs missing test data, then runs fmt, clippy, the whole test suite and a quick bench.
 pub fn run(args: Args) -> Result<()> {
     ensure_onnx_testdata()?;
     if !args.no_lint {
@@ -33,7 +36,28 @@ pub fn run(args: Args) -> Result<()> {
             ],
         )?;
     }
-    crate::sh("cargo", &["test", "--workspace", "--locked"])
+    crate::sh("cargo", &["test", "--workspace", "--locked"])?;
+    if !args.no_bench {
+        // Every column of the bench must be produced (timings are not checked): the smallest
+        // models, with the dev-profile `tk` the tests already built, EZKL included when its
+        // package can be installed.
+        let out = crate::workspace_root().join("target/bench/ci-quick");
+        let out = out.to_string_lossy();
+        crate::sh(
+            "cargo",
+            &[
+                "xtask",
+                "bench",
+                "--quick",
+                "--dev-build",
+                "--repeat",
+                "3",
+                "--out",
+                &out,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// Installs `libonnx-testdata` with apt when it is missing and we may (root, apt present).

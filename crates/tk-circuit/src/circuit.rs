@@ -30,11 +30,13 @@ use crate::chips::dot::{DotAssign, DotChip, DotConfig};
 use crate::chips::lut::{LutAssign, LutChip, LutConfig, LutTable};
 use crate::chips::max_pool::{MaxPoolAssign, MaxPoolChip, MaxPoolConfig};
 use crate::chips::requant::{RequantAssign, RequantChip, RequantConfig};
+use crate::chips::softmax::{SoftmaxAssign, SoftmaxChip, SoftmaxConfig};
 use crate::chips::{MainColumns, RangeChip, RangeCollector, RangeConfig};
 use crate::error::CircuitError;
 use crate::field::{Fr, fe};
 use crate::jobs::{OpCircuit, OpKind, Operand};
 use crate::lower::{Lowered, lower, volume};
+use crate::mutation::enabled;
 use crate::plan::{CircuitParams, PlanOptions, PlanReport};
 use crate::witness::{OpWitness, check_witnesses, fill_witness, index_witnesses};
 
@@ -51,8 +53,10 @@ pub struct ModelConfig {
     pub requant: Option<RequantConfig>,
     /// Max-pool, one per window size.
     pub max_pool: Vec<MaxPoolConfig>,
-    /// Lookup tables, when the model has Lut ops.
+    /// Lookup tables, when the model has Lut or Softmax ops.
     pub lut: Option<LutConfig>,
+    /// Softmax, when the model has any.
+    pub softmax: Option<SoftmaxConfig>,
     /// Constants.
     pub constant: ConstConfig,
     /// Public inputs and outputs.
@@ -78,6 +82,19 @@ pub struct RegionRows {
     pub name: String,
     /// Absolute rows.
     pub rows: std::ops::Range<usize>,
+}
+
+/// Rows of an op's dot products, and whether they are packed
+/// ([`crate::chips::dot::packed_segments`]).
+fn dot_rows(dots: &[crate::jobs::DotJob], p: &CircuitParams) -> (usize, bool) {
+    let longest = dots.iter().map(|d| d.spec.weights.len()).max().unwrap_or(0);
+    match crate::chips::dot::packed_segments(longest, p.dot_pack, p.width) {
+        Some(segments) => (dots.len().div_ceil(segments), true),
+        None => (
+            DotChip::rows(dots.iter().map(|d| d.spec.rows(p.width))),
+            false,
+        ),
+    }
 }
 
 /// The regions of the main columns, in layout order (the arithmetic `synthesize` follows).
@@ -112,8 +129,7 @@ fn main_regions(ops: &[OpCircuit], p: &CircuitParams) -> Vec<RegionRows> {
     for op in ops {
         match &op.kind {
             OpKind::Dot { dots, requant } => {
-                let rows = DotChip::rows(dots.iter().map(|d| d.spec.rows(width)));
-                push(format!("{}: dot", op.name), rows, &mut row);
+                push(format!("{}: dot", op.name), dot_rows(dots, p).0, &mut row);
                 push(
                     format!("{}: requant", op.name),
                     requant.len().div_ceil(rq_slots),
@@ -146,7 +162,18 @@ fn main_regions(ops: &[OpCircuit], p: &CircuitParams) -> Vec<RegionRows> {
                     &mut row,
                 );
             }
-            OpKind::Input { .. } | OpKind::Const { .. } | OpKind::Wiring { .. } => {}
+            OpKind::Softmax { rows, .. } => {
+                let count: usize = rows.iter().map(|r| r.outputs.len()).sum();
+                push(
+                    format!("{}: softmax", op.name),
+                    count.div_ceil(p.softmax.map_or(1, |s| s.slots)),
+                    &mut row,
+                );
+            }
+            OpKind::Input { .. }
+            | OpKind::Const { .. }
+            | OpKind::Wiring { .. }
+            | OpKind::FoldedClip { .. } => {}
         }
     }
     out
@@ -216,7 +243,8 @@ impl ModelCircuit {
         let report = demand.plan(options)?;
         let p = &report.params;
         for op in &mut ops {
-            fill_witness(op, wits[op.node], &luts, p)?;
+            let out = &wits[op.fold.map_or(op.node, |f| f.clip)].output;
+            fill_witness(op, wits[op.node], out, &luts, p)?;
         }
         let mut instance = vec![fe(0); demand.instance_len];
         for op in &ops {
@@ -327,7 +355,7 @@ impl Circuit<Fr> for ModelCircuit {
     fn configure_with_params(meta: &mut ConstraintSystem<Fr>, p: CircuitParams) -> ModelConfig {
         let main = MainColumns::configure(meta, p.width);
         let range = RangeConfig::configure(meta, p.lanes, p.range_bits);
-        let dot = DotConfig::configure(meta, &main);
+        let dot = DotConfig::configure(meta, &main, p.dot_pack);
         let requant = p
             .requant
             .map(|s| RequantConfig::configure(meta, &main, s, p.range_bits));
@@ -336,7 +364,12 @@ impl Circuit<Fr> for ModelCircuit {
             .iter()
             .map(|&s| MaxPoolConfig::configure(meta, &main, s, p.range_bits))
             .collect();
-        let lut = (p.lut_slots > 0).then(|| LutConfig::configure(meta, &main, p.lut_slots));
+        let lut = (p.lut_slots > 0 || p.softmax.is_some())
+            .then(|| LutConfig::configure(meta, &main, p.lut_slots));
+        let softmax = p
+            .softmax
+            .zip(lut.as_ref())
+            .map(|(s, lut)| SoftmaxConfig::configure(meta, &main, s, p.range_bits, lut));
         let constant = ConstConfig::configure(meta, &main);
         let instance = meta.instance_column();
         meta.enable_equality(instance);
@@ -347,6 +380,7 @@ impl Circuit<Fr> for ModelCircuit {
             requant,
             max_pool,
             lut,
+            softmax,
             constant,
             instance,
         }
@@ -427,14 +461,17 @@ impl Circuit<Fr> for ModelCircuit {
             },
         )?;
         row += input_rows;
-        for (cell, r) in bound {
-            layouter.constrain_instance(cell, config.instance, r);
+        if enabled("circuit: public input copy") {
+            for (cell, r) in bound {
+                layouter.constrain_instance(cell, config.instance, r);
+            }
         }
 
         let mut range = RangeCollector::new(zero);
         let dot_chip = DotChip::construct(config.dot.clone());
         let requant_chip = config.requant.clone().map(RequantChip::construct);
         let lut_chip = config.lut.clone().map(LutChip::construct);
+        let softmax_chip = config.softmax.clone().map(SoftmaxChip::construct);
         for op in &self.ops {
             let resolve = |o: Operand, accs: &[Cell]| -> Cell {
                 match o {
@@ -459,13 +496,14 @@ impl Circuit<Fr> for ModelCircuit {
                             witness: &d.witness,
                         })
                         .collect();
-                    let accs = dot_chip.assign(
-                        &mut layouter,
-                        &format!("{}: dot", op.name),
-                        row,
-                        &items,
-                    )?;
-                    row += DotChip::rows(dots.iter().map(|d| d.spec.rows(width)));
+                    let (rows, packed) = dot_rows(dots, &self.report.params);
+                    let name = format!("{}: dot", op.name);
+                    let accs = if packed {
+                        dot_chip.assign_packed(&mut layouter, &name, row, &items)?
+                    } else {
+                        dot_chip.assign(&mut layouter, &name, row, &items)?
+                    };
+                    row += rows;
                     let chip = requant_chip.as_ref().ok_or(Error::Synthesis)?;
                     let items: Vec<RequantAssign<'_>> = requant
                         .iter()
@@ -555,6 +593,40 @@ impl Circuit<Fr> for ModelCircuit {
                     row += config.lut.as_ref().map_or(0, |c| c.rows(items.len()));
                     out
                 }
+                OpKind::Softmax { tag, params, rows } => {
+                    let chip = softmax_chip.as_ref().ok_or(Error::Synthesis)?;
+                    let inputs: Vec<Vec<Cell>> = rows
+                        .iter()
+                        .map(|r| r.inputs.iter().map(|&o| resolve(o, &[])).collect())
+                        .collect();
+                    let assigns: Vec<SoftmaxAssign<'_>> = rows
+                        .iter()
+                        .zip(&inputs)
+                        .map(|(r, c)| SoftmaxAssign {
+                            inputs: c,
+                            tag: *tag,
+                            params,
+                            witness: &r.witness,
+                        })
+                        .collect();
+                    let ys = chip.assign(
+                        &mut layouter,
+                        &format!("{}: softmax", op.name),
+                        row,
+                        &assigns,
+                        &mut range,
+                    )?;
+                    let count: usize = rows.iter().map(|r| r.outputs.len()).sum();
+                    row += config.softmax.as_ref().map_or(0, |c| c.rows(count));
+                    let mut out = vec![zero; count];
+                    for (r, ys) in rows.iter().zip(ys) {
+                        for (&at, y) in r.outputs.iter().zip(ys) {
+                            out[at] = y;
+                        }
+                    }
+                    out
+                }
+                OpKind::FoldedClip { .. } => cells[op.inputs[0]].clone(),
                 OpKind::Wiring { map } => map
                     .iter()
                     .map(|s| s.map_or(zero, |(slot, index)| cells[op.inputs[slot]][index]))
@@ -574,9 +646,11 @@ impl Circuit<Fr> for ModelCircuit {
         if let Some(chip) = &lut_chip {
             chip.load_table(&mut layouter, &self.luts)?;
         }
-        for &(node, offset) in &self.outputs {
-            for (i, &cell) in cells[node].iter().enumerate() {
-                layouter.constrain_instance(cell, config.instance, offset + i);
+        if enabled("circuit: public output copy") {
+            for &(node, offset) in &self.outputs {
+                for (i, &cell) in cells[node].iter().enumerate() {
+                    layouter.constrain_instance(cell, config.instance, offset + i);
+                }
             }
         }
         Ok(())

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use tk_quant::ops::QOp;
 use tk_quant::{QModel, QTensor};
-use tk_trace::{Frame, InputRef, ModelDigest, TraceReader};
+use tk_trace::{Frame, GraphSummary, InputRef, ModelDigest, Params, TraceReader};
 
 use crate::CircuitError;
 use crate::witness::OpWitness;
@@ -28,9 +28,11 @@ fn mismatch(reason: String) -> CircuitError {
 impl TraceValues {
     /// Reads a whole trace of `model`, whose `.tkq` bytes hash to `digest`.
     ///
-    /// Checks that the header names this model, that every record belongs to the node it
-    /// claims and references exactly that node's producers, and that every node is recorded
-    /// once. Values are *not* checked against the integer standard here: the circuit does that.
+    /// Checks that the header names this model and describes its graph (every node with its
+    /// parameters), that every record belongs to the node it claims, carries that node's name,
+    /// op, bit width and parameters and references exactly its producers, and that every node
+    /// is recorded once. Values are *not* checked against the integer standard here: the
+    /// circuit does that.
     pub fn read<R: Read>(
         mut reader: TraceReader<R>,
         model: &QModel,
@@ -42,6 +44,18 @@ impl TraceValues {
                 reader.header().model_digest,
                 digest.to_hex()
             )));
+        }
+        if reader.header().spec_version != model.spec_version {
+            return Err(mismatch(format!(
+                "trace follows integer standard version {}, the model {}",
+                reader.header().spec_version,
+                model.spec_version
+            )));
+        }
+        if reader.header().graph != GraphSummary::of(model) {
+            return Err(mismatch(
+                "the trace header describes another graph (nodes, shapes or parameters)".into(),
+            ));
         }
         let nodes = &model.graph.nodes;
         let mut values: Vec<Option<QTensor>> = vec![None; nodes.len()];
@@ -80,6 +94,17 @@ impl TraceValues {
                             "record {} has {} inputs",
                             record.index,
                             record.inputs.len()
+                        )));
+                    }
+                    if record.onnx_name != node.name
+                        || record.op != node.op.name()
+                        || record.meta.bits != node.bits
+                        || record.params != Params::of(&node.op, id)
+                    {
+                        return Err(mismatch(format!(
+                            "record {} describes node {id} ({}) with another name, op, bit width \
+                             or parameters than the model",
+                            record.index, node.name
                         )));
                     }
                     for (slot, (reference, &producer)) in

@@ -5,6 +5,7 @@ use crate::chips::dot::{DotSpec, DotWitness};
 use crate::chips::lut::LutWitness;
 use crate::chips::max_pool::MaxPoolWitness;
 use crate::chips::requant::{RequantParams, RequantWitness};
+use crate::chips::softmax::{SoftmaxParams, SoftmaxWitness};
 use crate::chips::wiring::WireMap;
 use crate::field::Fr;
 
@@ -68,6 +69,17 @@ pub struct LutJob {
     pub witness: LutWitness,
 }
 
+/// One softmax row of an op: the elements along the axis at one position of the other axes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftmaxJob {
+    /// The row's elements (`Input { slot: 0, .. }`), in axis order.
+    pub inputs: Vec<Operand>,
+    /// Flat output index of each element.
+    pub outputs: Vec<usize>,
+    /// Advice values.
+    pub witness: SoftmaxWitness,
+}
+
 /// How an op is proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpKind {
@@ -113,6 +125,23 @@ pub enum OpKind {
         /// One slot per output element.
         items: Vec<LutJob>,
     },
+    /// Softmax rows.
+    Softmax {
+        /// Tag of the padded exponential table in the lut table.
+        tag: u64,
+        /// Fixed parameters.
+        params: SoftmaxParams,
+        /// One job per softmax row.
+        rows: Vec<SoftmaxJob>,
+    },
+    /// A Clip folded into its producer's requant slots (see [`Fold`]): no cells of its own, its
+    /// output cells are its input's.
+    FoldedClip {
+        /// Lower bound of the Clip.
+        lo: i64,
+        /// Upper bound of the Clip.
+        hi: i64,
+    },
     /// Copy constraints only.
     Wiring {
         /// Source of every output element.
@@ -131,4 +160,22 @@ pub struct OpCircuit {
     pub inputs: Vec<usize>,
     /// How it is proven.
     pub kind: OpKind,
+    /// Set when the op's only consumer, a Clip, is folded into its requant slots.
+    pub fold: Option<Fold>,
+}
+
+/// A Clip `clamp(., lo', hi')` folded into the requant slots of its producer, whose own clamp
+/// is `clamp(., lo, hi)`: the slots prove `clamp(round_shift(v, s), max(lo, lo'),
+/// min(hi, hi'))`, which equals `clamp(clamp(round_shift(v, s), lo, hi), lo', hi')` whenever
+/// the two intervals meet. The producer's cells then hold the Clip's output; the producer's
+/// own output is still checked against the trace, but has no cells (the Clip is its only
+/// consumer and it is not a model output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    /// The Clip's node id.
+    pub clip: usize,
+    /// The producer's own lower clamp bound.
+    pub lo: i64,
+    /// The producer's own upper clamp bound.
+    pub hi: i64,
 }

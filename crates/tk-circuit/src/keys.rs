@@ -25,8 +25,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use halo2_axiom::SerdeFormat;
-use halo2_axiom::halo2curves::bn256::{Bn256, G1Affine};
-use halo2_axiom::plonk::{ProvingKey, VerifyingKey, keygen_pk, keygen_vk};
+use halo2_axiom::halo2curves::bn256::{Bn256, G1Affine, G2Affine};
+use halo2_axiom::halo2curves::serde::SerdeObject;
+use halo2_axiom::plonk::{
+    Circuit, ConstraintSystem, ProvingKey, VerifyingKey, keygen_pk, keygen_vk,
+};
 use halo2_axiom::poly::commitment::Params as _;
 use halo2_axiom::poly::kzg::commitment::ParamsKZG;
 use rand::SeedableRng;
@@ -34,6 +37,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::circuit::ModelCircuit;
 use crate::error::CircuitError;
+use crate::field::Fr;
 use crate::plan::CircuitParams;
 
 /// KZG parameters on BN254.
@@ -56,9 +60,41 @@ pub fn params_path(dir: &Path, k: u32) -> PathBuf {
     dir.join(format!("kzg-bn254-k{k}.srs"))
 }
 
+/// Largest `k` a parameter file may declare (BN254's scalar field has `2^28`-th roots of unity).
+const MAX_PARAMS_K: u32 = 28;
+
 fn read_params(path: &Path) -> Result<Params, CircuitError> {
     let bytes = fs::read(path)?;
+    check_params_layout(&bytes)?;
     Ok(Params::read(&mut bytes.as_slice())?)
+}
+
+/// halo2 reads parameters unchecked (`RawBytesUnchecked`, panicking on a short read, allocating
+/// `2^k` points before reading them), so the layout is checked first: a `u32` little-endian
+/// `k`, then `2 * 2^k` raw G1 points (`g` and `g_lagrange`), then two raw G2 points.
+fn check_params_layout(bytes: &[u8]) -> Result<(), CircuitError> {
+    let what = "KZG parameters";
+    let k = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| malformed(what, "truncated"))?;
+    if k > MAX_PARAMS_K {
+        return Err(malformed(
+            what,
+            format!("k = {k}, at most {MAX_PARAMS_K} supported"),
+        ));
+    }
+    let g1 = G1Affine::default().to_raw_bytes().len();
+    let g2 = G2Affine::default().to_raw_bytes().len();
+    let expected = 4 + (2usize << k) * g1 + 2 * g2;
+    if bytes.len() != expected {
+        return Err(malformed(
+            what,
+            format!("{} bytes, k = {k} needs {expected}", bytes.len()),
+        ));
+    }
+    Ok(())
 }
 
 /// Parameters for `2^k` rows: read from `dir`, else downsized from a larger cached file, else
@@ -172,7 +208,19 @@ impl ModelPk {
 
     /// Reads a key written by [`ModelPk::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelPk, CircuitError> {
-        let (circuit, mut rest) = read_header(PK_MAGIC, "proving key", bytes)?;
+        let what = "proving key";
+        let (circuit, mut rest) = read_header(PK_MAGIC, what, bytes)?;
+        check_halo2_header(what, rest, &circuit)?;
+        // halo2 reads the polynomials with `unwrap` and `assert!`: check their layout first.
+        let mut polynomials = rest;
+        let vk = VerifyingKey::read::<_, ModelCircuit>(
+            &mut polynomials,
+            SerdeFormat::RawBytes,
+            circuit.clone(),
+        )
+        .map_err(|e| malformed(what, e.to_string()))?;
+        check_vk_columns(what, &vk)?;
+        check_pk_polynomials(polynomials, &vk).map_err(|e| malformed(what, e))?;
         let pk =
             ProvingKey::read::<_, ModelCircuit>(&mut rest, SerdeFormat::RawBytes, circuit.clone())
                 .map_err(|e| malformed("proving key", e.to_string()))?;
@@ -191,17 +239,27 @@ impl ModelVk {
     /// Reads a key written by [`ModelVk::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelVk, CircuitError> {
         let (circuit, mut rest) = read_header(VK_MAGIC, "verifying key", bytes)?;
+        check_halo2_header("verifying key", rest, &circuit)?;
+        let halo2_bytes = rest;
         let vk = VerifyingKey::read::<_, ModelCircuit>(
             &mut rest,
             SerdeFormat::Processed,
             circuit.clone(),
         )
         .map_err(|e| malformed("verifying key", e.to_string()))?;
+        check_vk_columns("verifying key", &vk)?;
         if !rest.is_empty() {
             return Err(malformed(
                 "verifying key",
                 format!("{} trailing bytes", rest.len()),
             ));
+        }
+        // One key, one encoding: halo2curves also accepts points with a stray identity flag,
+        // which would give the same key under another file digest.
+        let mut canonical = Vec::with_capacity(halo2_bytes.len());
+        vk.write(&mut canonical, SerdeFormat::Processed)?;
+        if canonical != halo2_bytes {
+            return Err(malformed("verifying key", "not in canonical encoding"));
         }
         Ok(ModelVk { circuit, vk })
     }
@@ -212,6 +270,117 @@ fn malformed(what: &'static str, reason: impl Into<String>) -> CircuitError {
         what,
         reason: reason.into(),
     }
+}
+
+/// Checks the start of halo2's key encoding before halo2 reads it: version byte 2, a `k` equal to
+/// the parameter block's (halo2 builds its evaluation domain from this `k` and panics on large
+/// values), a boolean selector flag and, with compressed selectors, enough bytes for the selector
+/// bitmaps (`2^k` bits each), which halo2 allocates before reading them.
+fn check_halo2_header(
+    what: &'static str,
+    rest: &[u8],
+    circuit: &CircuitParams,
+) -> Result<(), CircuitError> {
+    let (Some(&version), Some(k), Some(&compressed)) = (rest.first(), rest.get(1..5), rest.get(5))
+    else {
+        return Err(malformed(what, "truncated"));
+    };
+    let k = u32::from_le_bytes(k.try_into().map_err(|_| malformed(what, "truncated"))?);
+    if version != 2 {
+        return Err(malformed(
+            what,
+            format!("unknown halo2 key version {version}"),
+        ));
+    }
+    if k != circuit.k {
+        return Err(malformed(
+            what,
+            format!(
+                "halo2 key for k = {k}, its parameter block says k = {}",
+                circuit.k
+            ),
+        ));
+    }
+    match compressed {
+        0 => Ok(()),
+        1 => {
+            let mut cs = ConstraintSystem::<Fr>::default();
+            ModelCircuit::configure_with_params(&mut cs, circuit.clone());
+            let bitmaps = cs.num_selectors().saturating_mul((1usize << k).div_ceil(8));
+            if rest.len() < bitmaps {
+                return Err(malformed(what, "truncated selector bitmaps"));
+            }
+            Ok(())
+        }
+        _ => Err(malformed(what, format!("selector flag {compressed}"))),
+    }
+}
+
+/// halo2 trusts the number of fixed commitments a key declares; the verifier indexes them by
+/// column, so a short list must be refused here.
+fn check_vk_columns(what: &'static str, vk: &VerifyingKey<G1Affine>) -> Result<(), CircuitError> {
+    let (declared, needed) = (vk.fixed_commitments().len(), vk.cs().num_fixed_columns());
+    if declared != needed {
+        return Err(malformed(
+            what,
+            format!("{declared} fixed column commitments, the circuit has {needed} fixed columns"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `bytes` is exactly the polynomial part of a proving key for `vk` in halo2-axiom's
+/// layout: `l0`, `l_last`, `l_active_row`, the fixed values and the fixed polynomials (one per
+/// fixed column each), the permutation polynomials in both bases (one per permuted column each).
+/// A polynomial is a big-endian `u32` length, which must be `2^k`, and that many raw field
+/// elements, each below the modulus; a list is a big-endian `u32` count and its polynomials.
+fn check_pk_polynomials(mut bytes: &[u8], vk: &VerifyingKey<G1Affine>) -> Result<(), String> {
+    let n = 1usize << vk.get_domain().k();
+    let element = Fr::default().to_raw_bytes().len();
+    let fixed = vk.cs().num_fixed_columns();
+    let permuted = vk.cs().permutation().get_columns().len();
+    fn take<'b>(bytes: &mut &'b [u8], len: usize) -> Result<&'b [u8], String> {
+        if bytes.len() < len {
+            return Err("truncated polynomials".into());
+        }
+        let (head, tail) = bytes.split_at(len);
+        *bytes = tail;
+        Ok(head)
+    }
+    fn be_u32(bytes: &mut &[u8]) -> Result<usize, String> {
+        let b = take(bytes, 4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    let polynomial = |bytes: &mut &[u8]| -> Result<(), String> {
+        let len = be_u32(bytes)?;
+        if len != n {
+            return Err(format!("polynomial of {len} coefficients, expected {n}"));
+        }
+        let values = take(bytes, n * element)?;
+        if values
+            .chunks_exact(element)
+            .any(|c| Fr::from_raw_bytes(c).is_none())
+        {
+            return Err("a coefficient is not a canonical field element".into());
+        }
+        Ok(())
+    };
+    for _ in 0..3 {
+        polynomial(&mut bytes)?;
+    }
+    for count in [fixed, fixed, permuted, permuted] {
+        let declared = be_u32(&mut bytes)?;
+        if declared != count {
+            return Err(format!("{declared} polynomials in a list of {count}"));
+        }
+        for _ in 0..count {
+            polynomial(&mut bytes)?;
+        }
+    }
+    if !bytes.is_empty() {
+        return Err(format!("{} trailing bytes", bytes.len()));
+    }
+    Ok(())
 }
 
 fn header(magic: &[u8; 4], circuit: &CircuitParams) -> Result<Vec<u8>, CircuitError> {
@@ -251,7 +420,15 @@ fn read_header<'b>(
     let block = bytes
         .get(9..9 + len)
         .ok_or_else(|| malformed(what, "truncated"))?;
-    let circuit: CircuitParams = rmp_serde::from_slice(block)?;
+    let mut de = rmp_serde::Deserializer::from_read_ref(block);
+    // The block nests 3 deep; skipped unknown values must not recurse without bound.
+    de.set_max_depth(crate::proof_file::MAX_NESTING);
+    let circuit: CircuitParams = serde::Deserialize::deserialize(&mut de)?;
     circuit.validate().map_err(|e| malformed(what, e))?;
+    // One parameter set, one encoding: a block that decodes with fewer fields (serde defaults)
+    // or carries trailing bytes would give the same key under another file digest.
+    if rmp_serde::to_vec(&circuit)? != block {
+        return Err(malformed(what, "parameter block not in canonical encoding"));
+    }
     Ok((circuit, &bytes[9 + len..]))
 }

@@ -28,15 +28,19 @@ mod from_trace;
 mod jobs;
 pub mod keys;
 mod lower;
+pub mod mutation;
 pub mod plan;
 pub mod proof_file;
 pub mod prover;
+pub mod segment;
 mod witness;
 
 pub use circuit::{ModelCircuit, ModelConfig, RegionRows};
 pub use error::CircuitError;
 pub use from_trace::TraceValues;
-pub use jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob};
+pub use jobs::{
+    DotJob, Fold, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob,
+};
 pub use plan::{CircuitParams, PlanOptions, PlanReport};
 pub use witness::{OpWitness, public_instance};
 

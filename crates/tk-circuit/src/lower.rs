@@ -11,10 +11,11 @@ use crate::chips::dot::{self, DotSpec, DotWitness};
 use crate::chips::lut::{LutTable, LutWitness};
 use crate::chips::max_pool::{MaxPoolWitness, pool_windows};
 use crate::chips::requant::{MAX_T_BITS, RequantParams, RequantWitness};
+use crate::chips::softmax::{self, SoftmaxParams, SoftmaxWitness};
 use crate::chips::wiring::{self, WireMap};
 use crate::chips::{add, avg_pool, clip, mul};
 use crate::error::CircuitError;
-use crate::jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob};
+use crate::jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob};
 use crate::plan::{Demand, OpDemand, RqDemand};
 
 pub(crate) fn invalid(node: usize, reason: impl Into<String>) -> CircuitError {
@@ -73,6 +74,17 @@ fn requant_job(
         t_bits,
         witness: RequantWitness::default(),
     })
+}
+
+/// The tag of `values` (inputs `in_lo..`) in the lut table, adding the table if no identical
+/// one is there yet.
+fn table_tag(luts: &mut Vec<LutTable>, in_lo: i64, values: Vec<i64>) -> u64 {
+    if let Some(t) = luts.iter().find(|t| t.in_lo == in_lo && t.values == values) {
+        return t.tag;
+    }
+    let tag = luts.len() as u64 + 1;
+    luts.push(LutTable { tag, in_lo, values });
+    tag
 }
 
 pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
@@ -380,22 +392,8 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
                 if op.table.iter().any(|&v| v < node.lo() || v > node.hi()) {
                     return Err(invalid(id, "lut entry outside the output range"));
                 }
-                let table = LutTable {
-                    tag: 0,
-                    in_lo: op.in_lo.into(),
-                    values: op.table.iter().map(|&v| i64::from(v)).collect(),
-                };
-                let tag = match luts
-                    .iter()
-                    .find(|t| t.in_lo == table.in_lo && t.values == table.values)
-                {
-                    Some(t) => t.tag,
-                    None => {
-                        let tag = luts.len() as u64 + 1;
-                        luts.push(LutTable { tag, ..table });
-                        tag
-                    }
-                };
+                let values = op.table.iter().map(|&v| i64::from(v)).collect();
+                let tag = table_tag(&mut luts, op.in_lo.into(), values);
                 let items = (0..out_len)
                     .map(|e| LutJob {
                         input: Operand::Input { slot: 0, index: e },
@@ -449,11 +447,62 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
                     d,
                 )
             }
-            QOp::Softmax(_) => {
-                return Err(CircuitError::UnsupportedOp {
-                    op: "Softmax",
-                    node: id,
-                });
+            QOp::Softmax(op) => {
+                let x = shape_of(0)?;
+                if x != node.shape.as_slice() || op.axis >= x.len() {
+                    return Err(invalid(id, "softmax axis or shape invalid"));
+                }
+                let table = &op.exp_table;
+                if table.first().is_none_or(|&e| e < 1)
+                    || table
+                        .iter()
+                        .any(|&e| e < 0 || i64::from(e) > softmax::MAX_EXP)
+                    || op.frac_bits > softmax::MAX_FRAC_BITS
+                {
+                    return Err(invalid(
+                        id,
+                        "softmax table entries must lie in [0, 2^30] with exp[0] >= 1, F <= 30",
+                    ));
+                }
+                let in_bits = g.nodes[node.inputs[0]].bits;
+                let padded = softmax::padded_table(table, in_bits);
+                let len = x[op.axis];
+                let max_exp = padded.iter().copied().max().unwrap_or(1);
+                let params = SoftmaxParams::new(op.frac_bits, hi, len, max_exp);
+                if params.r_bits > softmax::MAX_R_BITS {
+                    return Err(invalid(
+                        id,
+                        format!("softmax rows of {len} elements are too long"),
+                    ));
+                }
+                let tag = table_tag(&mut luts, 0, padded);
+                let inner: usize = x[op.axis + 1..].iter().product();
+                let outer: usize = x[..op.axis].iter().product();
+                let mut rows = Vec::with_capacity(outer * inner);
+                for o in 0..outer {
+                    for i in 0..inner {
+                        let outputs: Vec<usize> =
+                            (0..len).map(|j| (o * len + j) * inner + i).collect();
+                        if outputs.is_empty() {
+                            continue;
+                        }
+                        rows.push(SoftmaxJob {
+                            inputs: outputs
+                                .iter()
+                                .map(|&index| Operand::Input { slot: 0, index })
+                                .collect(),
+                            outputs,
+                            witness: SoftmaxWitness::default(),
+                        });
+                    }
+                }
+                let d = OpDemand::Softmax {
+                    count: rows.iter().map(|r| r.outputs.len()).sum(),
+                    y_bits: params.y_bits,
+                    t_bits: params.t_bits,
+                    r_bits: params.r_bits,
+                };
+                (OpKind::Softmax { tag, params, rows }, d)
             }
             QOp::Concat(op) => {
                 let shapes: Vec<Vec<usize>> = node
@@ -491,8 +540,10 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
             name: node.name.clone(),
             inputs: node.inputs.clone(),
             kind,
+            fold: None,
         });
     }
+    fold_clips(model, &mut ops, &mut demand);
     if !luts.is_empty() {
         demand.lut_entries = Some(luts.iter().map(|t| t.values.len()).sum());
     }
@@ -502,6 +553,58 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
         demand,
         outputs,
     })
+}
+
+/// Folds every Clip whose producer ends in requant slots, has no other consumer and is not a
+/// model output into those slots (see [`crate::jobs::Fold`]): it saves the Clip's slots and
+/// limbs. The layout stays a function of the model alone.
+fn fold_clips(model: &QModel, ops: &mut [OpCircuit], demand: &mut Demand) {
+    let g = &model.graph;
+    let mut uses = vec![0usize; g.nodes.len()];
+    for node in &g.nodes {
+        for &p in &node.inputs {
+            uses[p] += 1;
+        }
+    }
+    for &o in &g.outputs {
+        uses[o] += 1;
+    }
+    for c in 0..ops.len() {
+        let (lo2, hi2) = match &g.nodes[c].op {
+            QOp::Clip(op) => (i64::from(op.lo), i64::from(op.hi)),
+            _ => continue,
+        };
+        let p = g.nodes[c].inputs[0];
+        if uses[p] != 1 || ops[p].fold.is_some() {
+            continue;
+        }
+        let jobs = match &mut ops[p].kind {
+            OpKind::Dot { requant, .. } => requant,
+            OpKind::Requant { items } => items,
+            _ => continue,
+        };
+        let Some((lo, hi)) = jobs.first().map(|j| (j.params.lo, j.params.hi)) else {
+            continue;
+        };
+        let (lo_f, hi_f) = (lo.max(lo2), hi.min(hi2));
+        if lo_f > hi_f || jobs.iter().any(|j| (j.params.lo, j.params.hi) != (lo, hi)) {
+            continue;
+        }
+        // The clamp excess only shrinks (the new bounds lie inside the old ones), so each
+        // job's `t_bits` stays a valid bound.
+        for j in jobs.iter_mut() {
+            j.params.lo = lo_f;
+            j.params.hi = hi_f;
+        }
+        let rq: Vec<RqDemand> = jobs.iter().map(rq_demand).collect();
+        match &mut demand.ops[p] {
+            OpDemand::Dot { requant, .. } | OpDemand::Requant(requant) => *requant = rq,
+            _ => {}
+        }
+        ops[p].fold = Some(crate::jobs::Fold { clip: c, lo, hi });
+        ops[c].kind = OpKind::FoldedClip { lo: lo2, hi: hi2 };
+        demand.ops[c] = OpDemand::None;
+    }
 }
 
 fn rq_demand(j: &RequantJob) -> RqDemand {

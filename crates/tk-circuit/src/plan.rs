@@ -9,9 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chips::dot::packed_segments;
 use crate::chips::max_pool::MaxPoolShape;
 use crate::chips::range::{lane_rows, table_rows as range_table_rows};
 use crate::chips::requant::{MAX_T_BITS, RequantShape};
+use crate::chips::softmax::{self, SoftmaxShape};
 use crate::chips::{limb_count, requant};
 use crate::error::CircuitError;
 
@@ -35,6 +37,12 @@ pub struct CircuitParams {
     pub lut_slots: usize,
     /// Length of the public instance column (inputs then outputs).
     pub instance_len: usize,
+    /// Softmax slot shape and slots per row, if the model has Softmax ops.
+    #[serde(default)]
+    pub softmax: Option<SoftmaxShape>,
+    /// Segment width of packed short dot products, if any op packs them.
+    #[serde(default)]
+    pub dot_pack: Option<usize>,
 }
 
 impl Default for CircuitParams {
@@ -48,6 +56,8 @@ impl Default for CircuitParams {
             max_pool: Vec::new(),
             lut_slots: 0,
             instance_len: 0,
+            softmax: None,
+            dot_pack: None,
         }
     }
 }
@@ -88,7 +98,17 @@ impl CircuitParams {
                 return Err(format!("max-pool shape {s:?} does not fit"));
             }
         }
-        if 2 * self.lut_slots > self.width || self.instance_len > usable {
+        if self.dot_pack.is_some_and(|g| g < 2 || g > self.width) {
+            return Err(format!("dot segments of {:?} columns", self.dot_pack));
+        }
+        if let Some(s) = self.softmax
+            && (s.slots == 0
+                || [s.n_y, s.n_t, s.n_r].iter().any(|&n| n == 0 || n > 64)
+                || s.slots.saturating_mul(s.width().max(softmax::FIXED_WIDTH)) > self.width)
+        {
+            return Err(format!("softmax shape {s:?} does not fit"));
+        }
+        if self.lut_slots > self.width / 2 || self.instance_len > usable {
             return Err("lut slots or instance do not fit".into());
         }
         Ok(())
@@ -108,6 +128,8 @@ pub struct PlanOptions {
     pub lanes: Option<usize>,
     /// Force the number of lut slots per row.
     pub lut_slots: Option<usize>,
+    /// Force the number of softmax slots per row.
+    pub softmax_slots: Option<usize>,
 }
 
 impl Default for PlanOptions {
@@ -118,6 +140,7 @@ impl Default for PlanOptions {
             width: None,
             lanes: None,
             lut_slots: None,
+            softmax_slots: None,
         }
     }
 }
@@ -183,6 +206,13 @@ pub(crate) enum OpDemand {
     Lut {
         count: usize,
     },
+    Softmax {
+        /// Elements.
+        count: usize,
+        y_bits: u32,
+        t_bits: u32,
+        r_bits: u32,
+    },
     None,
 }
 
@@ -204,10 +234,16 @@ pub(crate) struct Demand {
 struct Shapes {
     requant: Option<RequantShape>,
     max_pool: Vec<MaxPoolShape>,
+    /// With one slot per row; the planner chooses the slots.
+    softmax: Option<SoftmaxShape>,
     min_width: usize,
 }
 
 impl Demand {
+    fn has_lut_ops(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, OpDemand::Lut { .. }))
+    }
+
     fn requants(&self) -> impl Iterator<Item = &RqDemand> {
         self.ops.iter().flat_map(|op| match op {
             OpDemand::Dot { requant, .. } | OpDemand::Requant(requant) => requant.as_slice(),
@@ -253,26 +289,55 @@ impl Demand {
             }
         }
         max_pool.sort_by_key(|s| s.window);
+        let mut sm: Option<SoftmaxShape> = None;
+        for op in &self.ops {
+            if let OpDemand::Softmax {
+                y_bits,
+                t_bits,
+                r_bits,
+                ..
+            } = *op
+            {
+                let s = sm.get_or_insert(SoftmaxShape {
+                    n_y: 1,
+                    n_t: 1,
+                    n_r: 1,
+                    slots: 1,
+                });
+                s.n_y = s.n_y.max(limb_count(y_bits, r));
+                s.n_t = s.n_t.max(limb_count(t_bits, r));
+                s.n_r = s.n_r.max(limb_count(r_bits, r));
+            }
+        }
         let min_width = rq
             .map(|s| s.width().max(requant::FIXED_WIDTH))
             .into_iter()
             .chain(max_pool.iter().map(|s| s.width()))
-            .chain(self.lut_entries.map(|_| 2))
+            .chain(self.has_lut_ops().then_some(2))
+            .chain(sm.map(|s| s.width()))
             .max()
             .unwrap_or(1);
         Ok(Shapes {
             requant: rq,
             max_pool,
+            softmax: sm,
             min_width,
         })
     }
 
     /// Rows of every chip and the lane limbs, for one layout.
-    fn rows(&self, r: u32, width: usize, lut_slots: usize, sh: &Shapes) -> (Vec<ChipRows>, usize) {
+    fn rows(
+        &self,
+        r: u32,
+        width: usize,
+        (lut_slots, sm_slots, pack): (usize, usize, Option<usize>),
+        sh: &Shapes,
+    ) -> (Vec<ChipRows>, usize) {
         let mut dot = (0, 0);
         let mut rq = (0, 0);
         let mut mp = (0, 0);
         let mut lut = (0, 0);
+        let mut sm = (0, 0);
         let mut limbs = 0;
         let rq_slots = sh.requant.map_or(1, |s| width / s.width());
         let rq_limbs = |dd: &RqDemand| {
@@ -284,11 +349,16 @@ impl Demand {
             match op {
                 OpDemand::Dot { lens, requant } => {
                     dot.0 += lens.len();
-                    dot.1 += lens
-                        .iter()
-                        .map(|&n| n.div_ceil(width).max(1))
-                        .sum::<usize>()
-                        + 1;
+                    let longest = lens.iter().copied().max().unwrap_or(0);
+                    dot.1 += match packed_segments(longest, pack, width) {
+                        Some(segments) => lens.len().div_ceil(segments),
+                        None => {
+                            lens.iter()
+                                .map(|&n| n.div_ceil(width).max(1))
+                                .sum::<usize>()
+                                + 1
+                        }
+                    };
                     rq.0 += requant.len();
                     rq.1 += requant.len().div_ceil(rq_slots);
                     limbs += requant.iter().map(rq_limbs).sum::<usize>();
@@ -312,6 +382,19 @@ impl Demand {
                 OpDemand::Lut { count } => {
                     lut.0 += count;
                     lut.1 += count.div_ceil(lut_slots.max(1));
+                }
+                OpDemand::Softmax {
+                    count,
+                    y_bits,
+                    t_bits,
+                    r_bits,
+                } => {
+                    sm.0 += count;
+                    sm.1 += count.div_ceil(sm_slots.max(1));
+                    limbs += count
+                        * (limb_count(*y_bits, r)
+                            + limb_count(*t_bits, r)
+                            + 2 * limb_count(*r_bits, r));
                 }
                 OpDemand::None => {}
             }
@@ -347,12 +430,45 @@ impl Demand {
                 items: lut.0,
                 rows: lut.1,
             },
+            ChipRows {
+                chip: "softmax".into(),
+                items: sm.0,
+                rows: sm.1,
+            },
         ];
         (chips, limbs)
     }
 
+    /// Candidate segment widths for packed short dot products: one past each op's longest
+    /// product.
+    fn pack_widths(&self) -> Vec<usize> {
+        let mut g: Vec<usize> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                OpDemand::Dot { lens, .. } => lens.iter().copied().max().map(|n| n + 1),
+                _ => None,
+            })
+            .collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    }
+
+    /// Whether some op packs its products with segment width `pack` on `width` columns.
+    fn packs(&self, pack: Option<usize>, width: usize) -> bool {
+        self.ops.iter().any(|op| match op {
+            OpDemand::Dot { lens, .. } => {
+                let longest = lens.iter().copied().max().unwrap_or(0);
+                packed_segments(longest, pack, width).is_some()
+            }
+            _ => false,
+        })
+    }
+
     /// Chooses the cheapest layout that fits.
     pub fn plan(&self, opts: &PlanOptions) -> Result<PlanReport, CircuitError> {
+        let pack_widths = self.pack_widths();
         let mut best: Option<PlanReport> = None;
         let mut smallest_rows = usize::MAX;
         for k in opts.min_k.max(5)..=opts.max_k {
@@ -368,6 +484,7 @@ impl Demand {
                     let mut w: Vec<usize> = [4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64]
                         .into_iter()
                         .chain([sh.min_width, 2 * sh.min_width])
+                        .chain(pack_widths.iter().flat_map(|&g| [2 * g, 3 * g]))
                         .filter(|&w| w >= sh.min_width)
                         .collect();
                     w.sort_unstable();
@@ -378,10 +495,15 @@ impl Demand {
             let lane_opts: Vec<usize> = opts
                 .lanes
                 .map_or_else(|| vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32], |l| vec![l]);
-            let lut_opts: Vec<usize> = match (self.lut_entries, opts.lut_slots) {
+            let lut_opts: Vec<usize> = match (self.has_lut_ops(), opts.lut_slots) {
+                (false, _) => vec![0],
+                (true, Some(p)) => vec![p],
+                (true, None) => vec![1, 2, 4, 8],
+            };
+            let sm_opts: Vec<usize> = match (sh.softmax, opts.softmax_slots) {
                 (None, _) => vec![0],
-                (Some(_), Some(p)) => vec![p],
-                (Some(_), None) => vec![1, 2, 4, 8],
+                (Some(_), Some(n)) => vec![n.max(1)],
+                (Some(_), None) => vec![1, 2, 4],
             };
             let other_rows = self
                 .lut_entries
@@ -391,11 +513,23 @@ impl Demand {
                 if width < sh.min_width {
                     continue;
                 }
-                for &p in &lut_opts {
-                    if 2 * p > width {
+                let packs = &std::iter::once(None)
+                    .chain(
+                        pack_widths
+                            .iter()
+                            .map(|&g| Some(g))
+                            .filter(|&g| self.packs(g, width)),
+                    )
+                    .collect::<Vec<Option<usize>>>();
+                for (&p, &sm, &pack) in lut_opts.iter().flat_map(|p| {
+                    sm_opts
+                        .iter()
+                        .flat_map(move |s| packs.iter().map(move |g| (p, s, g)))
+                }) {
+                    if 2 * p > width || sh.softmax.is_some_and(|s| sm * s.width() > width) {
                         continue;
                     }
-                    let (chips, limbs) = self.rows(r, width, p, &sh);
+                    let (chips, limbs) = self.rows(r, width, (p, sm, pack), &sh);
                     let main: usize = chips.iter().map(|c| c.rows).sum();
                     // Without range checks there are no lanes and no range table.
                     let (lane_opts, fixed_rows) = if limbs == 0 {
@@ -415,9 +549,13 @@ impl Demand {
                             continue;
                         }
                         let advice = width + 1 + lanes;
-                        let lookups = lanes + p;
+                        let lookups = lanes + p + sm;
                         let perm_cols = width + 1 + lanes + 1;
-                        let selectors = 4 + sh.max_pool.len() + usize::from(p > 0);
+                        let selectors = 4
+                            + sh.max_pool.len()
+                            + usize::from(p > 0)
+                            + usize::from(sm > 0)
+                            + usize::from(pack.is_some());
                         let fixed = width + 1 + lanes + selectors;
                         let units = 4 * advice + 14 * lookups + 4 * perm_cols.div_ceil(3) + fixed;
                         let cost = (units as u64) << k;
@@ -454,6 +592,8 @@ impl Demand {
                                 max_pool: sh.max_pool.clone(),
                                 lut_slots: p,
                                 instance_len: self.instance_len,
+                                softmax: sh.softmax.map(|s| SoftmaxShape { slots: sm, ..s }),
+                                dot_pack: pack,
                             },
                             usable_rows: usable,
                             main_rows: main,

@@ -17,6 +17,9 @@ pub const MAGIC: &[u8; 8] = b"TKPROOF\0";
 pub const VERSION: u32 = 1;
 /// Largest proof file accepted (64 MiB; real proofs are a few KiB plus the public values).
 pub const MAX_BYTES: usize = 64 << 20;
+/// Deepest MessagePack nesting accepted (a proof file nests 3 deep; values under unknown keys
+/// are skipped recursively, so this bound protects the stack).
+pub const MAX_NESTING: usize = 64;
 
 /// A proof and its public values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +78,10 @@ impl ProofFile {
             )));
         }
         let mut body = &bytes[12..];
-        let file: ProofFile =
-            rmp_serde::from_read(&mut body).map_err(|e| malformed(format!("body: {e}")))?;
+        let mut de = rmp_serde::Deserializer::new(&mut body);
+        de.set_max_depth(MAX_NESTING);
+        let file: ProofFile = serde::Deserialize::deserialize(&mut de)
+            .map_err(|e| malformed(format!("body: {e}")))?;
         if !body.is_empty() {
             return Err(malformed(format!("{} trailing bytes", body.len())));
         }

@@ -1,16 +1,21 @@
 //! Proving and verifying: SHPLONK multi-open KZG on BN254, Blake2b transcript with
 //! `Challenge255`.
 //!
-//! Proof bytes: `b"TKPF"`, version byte `1`, then halo2's transcript.
+//! Proof bytes: `b"TKPF"`, version byte `1`, then halo2's transcript. A proof has exactly one
+//! accepted encoding: the verifier refuses non-canonical point encodings and bytes after the
+//! transcript (halo2 alone accepts both, so proof bytes would be malleable).
 
 use halo2_axiom::halo2curves::bn256::{Bn256, G1Affine};
+use halo2_axiom::halo2curves::ff::PrimeField;
+use halo2_axiom::halo2curves::group::GroupEncoding;
 use halo2_axiom::plonk::{create_proof, verify_proof};
 use halo2_axiom::poly::commitment::{Params as _, ParamsProver};
 use halo2_axiom::poly::kzg::commitment::KZGCommitmentScheme;
 use halo2_axiom::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_axiom::poly::kzg::strategy::SingleStrategy;
 use halo2_axiom::transcript::{
-    Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer,
+    Blake2bRead, Blake2bWrite, Challenge255, Transcript, TranscriptRead, TranscriptReadBuffer,
+    TranscriptWriterBuffer,
 };
 use rand::RngCore;
 
@@ -99,7 +104,7 @@ pub fn verify(
             });
         }
     };
-    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(body);
+    let mut transcript = StrictRead::new(body);
     verify_proof::<
         KZGCommitmentScheme<Bn256>,
         VerifierSHPLONK<'_, Bn256>,
@@ -113,5 +118,72 @@ pub fn verify(
         &[&[instance]],
         &mut transcript,
     )
-    .map_err(CircuitError::Verification)
+    .map_err(CircuitError::Verification)?;
+    if transcript.read < body.len() {
+        return Err(CircuitError::Malformed {
+            what: "proof",
+            reason: format!(
+                "{} bytes after the transcript",
+                body.len() - transcript.read
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// halo2's Blake2b transcript reader, additionally refusing point encodings that are not the
+/// canonical one (halo2curves ignores the identity flag of a non-zero `x`, so two byte strings
+/// decode to the same point) and counting the bytes read.
+struct StrictRead<'a> {
+    inner: Blake2bRead<&'a [u8], G1Affine, Challenge255<G1Affine>>,
+    body: &'a [u8],
+    read: usize,
+}
+
+impl<'a> StrictRead<'a> {
+    fn new(body: &'a [u8]) -> Self {
+        StrictRead {
+            inner: Blake2bRead::init(body),
+            body,
+            read: 0,
+        }
+    }
+}
+
+impl Transcript<G1Affine, Challenge255<G1Affine>> for StrictRead<'_> {
+    fn squeeze_challenge(&mut self) -> Challenge255<G1Affine> {
+        self.inner.squeeze_challenge()
+    }
+
+    fn common_point(&mut self, point: G1Affine) -> std::io::Result<()> {
+        self.inner.common_point(point)
+    }
+
+    fn common_scalar(&mut self, scalar: Fr) -> std::io::Result<()> {
+        self.inner.common_scalar(scalar)
+    }
+}
+
+impl TranscriptRead<G1Affine, Challenge255<G1Affine>> for StrictRead<'_> {
+    fn read_point(&mut self) -> std::io::Result<G1Affine> {
+        let point = self.inner.read_point()?;
+        let canonical = point.to_bytes();
+        let len = canonical.as_ref().len();
+        let raw = self.body.get(self.read..self.read + len);
+        self.read += len;
+        if raw != Some(canonical.as_ref()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "non-canonical point encoding in proof",
+            ));
+        }
+        Ok(point)
+    }
+
+    fn read_scalar(&mut self) -> std::io::Result<Fr> {
+        // `Fr::from_repr` already refuses non-canonical scalars.
+        let scalar = self.inner.read_scalar()?;
+        self.read += scalar.to_repr().as_ref().len();
+        Ok(scalar)
+    }
 }

@@ -6,7 +6,8 @@ use tk_quant::{QModel, QNode, QTensor};
 use crate::chips::dot::DotWitness;
 use crate::chips::lut::{LutTable, LutWitness};
 use crate::chips::max_pool::MaxPoolWitness;
-use crate::chips::requant::RequantWitness;
+use crate::chips::requant::{RequantParams, RequantWitness};
+use crate::chips::softmax::SoftmaxWitness;
 use crate::error::CircuitError;
 use crate::field::{Fr, fe};
 use crate::jobs::{OpCircuit, OpKind, Operand};
@@ -54,14 +55,22 @@ pub(crate) fn reference(
             let out = requant
                 .iter()
                 .zip(&accs)
-                .map(|(r, &acc)| r.params.eval(acc as i64, 0))
+                .map(|(r, &acc)| own(op, &r.params).eval(acc as i64, 0))
                 .collect();
             (out, accs)
         }
         OpKind::Requant { items } => (
             items
                 .iter()
-                .map(|r| r.params.eval(val(r.u1), val(r.u2)))
+                .map(|r| own(op, &r.params).eval(val(r.u1), val(r.u2)))
+                .collect(),
+            Vec::new(),
+        ),
+        OpKind::FoldedClip { lo, hi } => (
+            inputs[0]
+                .data
+                .iter()
+                .map(|&v| i64::from(v).clamp(*lo, *hi))
                 .collect(),
             Vec::new(),
         ),
@@ -73,10 +82,7 @@ pub(crate) fn reference(
             Vec::new(),
         ),
         OpKind::Lut { tag, items } => {
-            let table = luts
-                .iter()
-                .find(|t| t.tag == *tag)
-                .ok_or_else(|| invalid(op.node, "lut tag"))?;
+            let table = lut_table(luts, *tag, op.node)?;
             let out = items
                 .iter()
                 .map(|l| {
@@ -89,6 +95,25 @@ pub(crate) fn reference(
                 .collect::<Result<_, _>>()?;
             (out, Vec::new())
         }
+        OpKind::Softmax { tag, params, rows } => {
+            let table = lut_table(luts, *tag, op.node)?;
+            let mut out = vec![0; rows.iter().map(|r| r.outputs.len()).sum()];
+            for row in rows {
+                let x: Vec<i64> = row.inputs.iter().map(|&o| val(o)).collect();
+                let y = params
+                    .eval(table, &x)
+                    .ok_or_else(|| CircuitError::InvalidWitness {
+                        node: op.node,
+                        reason: format!("softmax differences of {x:?} outside the table"),
+                    })?;
+                for (&at, y) in row.outputs.iter().zip(y) {
+                    if let Some(slot) = out.get_mut(at) {
+                        *slot = y;
+                    }
+                }
+            }
+            (out, Vec::new())
+        }
         OpKind::Wiring { map } => (
             map.iter()
                 .map(|s| s.map_or(0, |(slot, i)| i64::from(inputs[slot].data[i])))
@@ -96,6 +121,25 @@ pub(crate) fn reference(
             Vec::new(),
         ),
     })
+}
+
+/// A requant slot's parameters with the op's own clamp bounds (the slot's bounds include a
+/// folded Clip's).
+fn own(op: &OpCircuit, params: &RequantParams) -> RequantParams {
+    match op.fold {
+        Some(f) => RequantParams {
+            lo: f.lo,
+            hi: f.hi,
+            ..*params
+        },
+        None => *params,
+    }
+}
+
+fn lut_table(luts: &[LutTable], tag: u64, node: usize) -> Result<&LutTable, CircuitError> {
+    luts.iter()
+        .find(|t| t.tag == tag)
+        .ok_or_else(|| invalid(node, "lut tag"))
 }
 
 /// Collects one witness per node, checking shapes against the model.
@@ -208,15 +252,18 @@ pub(crate) fn check_witnesses(
     Ok(())
 }
 
+/// Computes the advice values of `op` from its witness `w`; `out` is the tensor its output
+/// cells hold: `w.output`, or the folded Clip's output when the op has a [`crate::jobs::Fold`].
 pub(crate) fn fill_witness(
     op: &mut OpCircuit,
     w: &OpWitness<'_>,
+    out: &QTensor,
     luts: &[LutTable],
     p: &CircuitParams,
 ) -> Result<(), CircuitError> {
     let node = op.node;
     let fail = |reason: String| CircuitError::InvalidWitness { node, reason };
-    let y = |e: usize| i64::from(w.output.data[e]);
+    let y = |e: usize| i64::from(out.data[e]);
     let (_, accs) = reference(op, &w.inputs, luts).unwrap_or_default();
     let val = |o: Operand| operand_value(o, &w.inputs, &accs);
     match &mut op.kind {
@@ -274,7 +321,17 @@ pub(crate) fn fill_witness(
                 };
             }
         }
-        OpKind::Wiring { .. } => {}
+        OpKind::Softmax { tag, params, rows } => {
+            let shape = p.softmax.ok_or_else(|| fail("no softmax shape".into()))?;
+            let table = lut_table(luts, *tag, node)?;
+            for row in rows.iter_mut() {
+                let x: Vec<i64> = row.inputs.iter().map(|&o| val(o)).collect();
+                let ys: Vec<i64> = row.outputs.iter().map(|&e| y(e)).collect();
+                row.witness =
+                    SoftmaxWitness::compute(params, table, &x, Some(&ys), &shape, p.range_bits);
+            }
+        }
+        OpKind::Wiring { .. } | OpKind::FoldedClip { .. } => {}
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: our pipeline and EZKL, side by side, on the same models and machine.
 //!
-//! Every heavy step runs as a child process of the release `tk` binary with `--metrics`, so
+//! Every heavy step runs as a child process of the release `tk` binary (`--dev-build`: the dev one) with `--metrics`, so
 //! wall time and peak memory are measured per step. Results go to
 //! `target/bench/<timestamp>/{report.json, report.md, *.svg}`.
 
@@ -42,6 +42,10 @@ pub struct Args {
     /// List the known models and exit.
     #[arg(long)]
     list: bool,
+    /// Use the dev-profile `tk` (the one `cargo test` builds) instead of a release build. For
+    /// CI, which checks that every column is produced: timings are then not representative.
+    #[arg(long)]
+    dev_build: bool,
 }
 
 /// Runs the benchmark.
@@ -81,8 +85,16 @@ pub fn run(args: Args) -> Result<()> {
         None => root.join("target/bench").join(machine::timestamp()),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    crate::sh("cargo", &["build", "--release", "--quiet", "-p", "tk-cli"])?;
-    let tk = root.join("target/release/tk");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let (tk, profile) = if args.dev_build {
+        crate::sh("cargo", &["build", "--quiet", "-p", "tk-cli"])?;
+        (target.join("debug/tk"), "dev")
+    } else {
+        crate::sh("cargo", &["build", "--release", "--quiet", "-p", "tk-cli"])?;
+        (target.join("release/tk"), "release")
+    };
 
     let ezkl = if args.no_ezkl || args.no_prove {
         ezkl::Ezkl::disabled("disabled by flag")
@@ -113,7 +125,13 @@ pub fn run(args: Args) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_with_message("done");
-    let report = Report::new(machine::describe(&root), args.quick, repeat, reports);
+    let report = Report::new(
+        machine::describe(&root),
+        args.quick,
+        profile,
+        repeat,
+        reports,
+    );
     report.write(&out)?;
     plot::write_all(&report, &out)?;
     println!("{}", report.markdown());

@@ -231,6 +231,7 @@ mod tests {
         let report = Report::new(
             machine,
             true,
+            "release",
             3,
             vec![model("a", 2000.0, 0.3), model("b", 60000.0, 1.5)],
         );

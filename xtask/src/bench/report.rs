@@ -170,6 +170,9 @@ pub struct Report {
     pub machine: Machine,
     /// `--quick` mode.
     pub quick: bool,
+    /// Cargo profile of the measured `tk` binary: `release`, or `dev` (`--dev-build`, whose
+    /// timings are not representative).
+    pub build_profile: &'static str,
     /// Latency repetitions.
     pub repeat: usize,
     /// Per-model results.
@@ -199,11 +202,18 @@ fn bytes(v: Option<u64>) -> String {
 
 impl Report {
     /// Assembles a report.
-    pub fn new(machine: Machine, quick: bool, repeat: usize, models: Vec<ModelReport>) -> Report {
+    pub fn new(
+        machine: Machine,
+        quick: bool,
+        build_profile: &'static str,
+        repeat: usize,
+        models: Vec<ModelReport>,
+    ) -> Report {
         Report {
             schema: "tachikoma.bench/1",
             machine,
             quick,
+            build_profile,
             repeat,
             models,
         }
@@ -248,6 +258,13 @@ impl Report {
         let mut md = String::new();
         let m = &self.machine;
         let _ = writeln!(md, "# tachikoma bench\n");
+        if self.build_profile != "release" {
+            let _ = writeln!(
+                md,
+                "**`tk` built with the `{}` profile: timings are not representative.**\n",
+                self.build_profile
+            );
+        }
         let _ = writeln!(
             md,
             "Machine: {} ({} cores, {:.1} GiB), {}, {}; commit {}; load at start {}. Latencies are medians of {} runs.\n",

@@ -16,6 +16,7 @@ use halo2_axiom::poly::Rotation;
 
 use super::MainColumns;
 use crate::field::{Fr, fe};
+use crate::mutation::constraint;
 
 /// Gate of the constant chip.
 #[derive(Debug, Clone)]
@@ -41,7 +42,10 @@ impl ConstConfig {
                 .map(|(j, (&a, &f))| {
                     let a = m.query_advice(a, Rotation::cur());
                     let f = m.query_fixed(f, Rotation::cur());
-                    (format!("a_{j} = f_{j}"), sel.clone() * (a - f))
+                    (
+                        format!("a_{j} = f_{j}"),
+                        sel.clone() * constraint("constant: a_j = f_j", a - f),
+                    )
                 })
                 .collect::<Vec<_>>()
         });

@@ -17,10 +17,22 @@
 //! products are built (they contribute nothing whatever the activation), and unused cells of a
 //! last row have weight 0.
 //!
+//! # Packed short products
+//! When the planner chooses a segment width `g` (`CircuitParams::dot_pack`), an op whose
+//! products all have at most `g - 1` weights and that fits at least two segments in a row
+//! ([`packed_segments`]) is laid out `W / g` products per row instead of one: segment `k` of a
+//! row holds the activations in `a[k g .. k g + g - 1]` with their weights in the same `f`
+//! columns, and the accumulator in `a[k g + g - 1]` with the bias in `f[k g + g - 1]`:
+//! - `dot packed segment k: acc = bias + sum a*w` (selector `q_pack`).
+//!
+//! The accumulator is then an advice cell of the segment (equality enabled like every `a`).
+//! Unused segments of a last row hold zeros with zero weights and bias.
+//!
 //! # Uniqueness
 //! Activations are copies of producer cells; each `z` on a later row is an affine function of
 //! the row above, so every `z` (and the accumulator) is determined by the activations and the
-//! fixed weights. `|acc| < 2^40` (spec), far from wrapping.
+//! fixed weights; a packed accumulator is such an affine function of its segment. `|acc| <
+//! 2^40` (spec), far from wrapping.
 
 use halo2_axiom::circuit::{Cell, Layouter, Value};
 use halo2_axiom::plonk::{ConstraintSystem, Error, Expression, Selector};
@@ -28,6 +40,7 @@ use halo2_axiom::poly::Rotation;
 
 use super::MainColumns;
 use crate::field::{Fr, fe};
+use crate::mutation::{constraint, enabled};
 
 /// Gates of the dot-product chip.
 #[derive(Debug, Clone)]
@@ -38,14 +51,30 @@ pub struct DotConfig {
     pub q_first: Selector,
     /// Continuation rows.
     pub q_next: Selector,
+    /// Packed short products: segment width and selector.
+    pub pack: Option<(usize, Selector)>,
+}
+
+/// Segments per row of an op whose longest product has `max_len` weights, when packing with
+/// segment width `seg` on rows of `width` columns applies (`max_len < seg`, two segments or
+/// more per row).
+pub fn packed_segments(max_len: usize, seg: Option<usize>, width: usize) -> Option<usize> {
+    let seg = seg?;
+    (max_len < seg && seg >= 2 && width / seg >= 2).then_some(width / seg)
 }
 
 impl DotConfig {
-    /// Creates the two dot gates over `main`.
+    /// Creates the two dot gates over `main`, and the packed-segment gate when `pack` (a
+    /// segment width) is given.
     ///
     /// Side effects: two simple selectors, two gates of degree 3; queries `z` at the current
-    /// and the next row.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, main: &MainColumns) -> Self {
+    /// and the next row. With `pack`: one more simple selector and one gate of degree 3 with
+    /// `W / pack` constraints.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        main: &MainColumns,
+        pack: Option<usize>,
+    ) -> Self {
         let q_first = meta.selector();
         let q_next = meta.selector();
         let sum = |m: &mut halo2_axiom::plonk::VirtualCells<'_, Fr>| {
@@ -61,19 +90,49 @@ impl DotConfig {
             let z_next = m.query_advice(main.z, Rotation::next());
             let bias = m.query_fixed(main.fb, Rotation::cur());
             let s = sum(m);
-            vec![("z[1] = bias + sum a*w", q * (z_next - bias - s))]
+            vec![(
+                "z[1] = bias + sum a*w",
+                q * constraint("dot: z[1] = bias + sum a*w", z_next - bias - s),
+            )]
         });
         meta.create_gate("dot next row: z[1] = z + sum a*w", |m| {
             let q = m.query_selector(q_next);
             let z_next = m.query_advice(main.z, Rotation::next());
             let z = m.query_advice(main.z, Rotation::cur());
             let s = sum(m);
-            vec![("z[1] = z + sum a*w", q * (z_next - z - s))]
+            vec![(
+                "z[1] = z + sum a*w",
+                q * constraint("dot: z[1] = z + sum a*w", z_next - z - s),
+            )]
+        });
+        let pack = pack.filter(|&g| g >= 2 && g <= main.width()).map(|g| {
+            let q = meta.selector();
+            meta.create_gate("dot packed segments: acc = bias + sum a*w", |m| {
+                let sel = m.query_selector(q);
+                (0..main.width() / g)
+                    .map(|k| {
+                        let base = k * g;
+                        let acc = m.query_advice(main.a[base + g - 1], Rotation::cur());
+                        let bias = m.query_fixed(main.f[base + g - 1], Rotation::cur());
+                        let s = (base..base + g - 1).fold(Expression::Constant(fe(0)), |s, i| {
+                            s + m.query_advice(main.a[i], Rotation::cur())
+                                * m.query_fixed(main.f[i], Rotation::cur())
+                        });
+                        (
+                            format!("segment {k}: acc = bias + sum a*w"),
+                            sel.clone()
+                                * constraint("dot: packed acc = bias + sum a*w", acc - bias - s),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (g, q)
         });
         DotConfig {
             main: main.clone(),
             q_first,
             q_next,
+            pack,
         }
     }
 }
@@ -170,6 +229,67 @@ impl DotChip {
         specs.into_iter().sum::<usize>() + 1
     }
 
+    /// Lays out `items`, `segments` per row, as packed short products from absolute row
+    /// `row0`; returns the accumulator cell of each. Every product must have fewer weights than
+    /// the segment width.
+    pub fn assign_packed(
+        &self,
+        layouter: &mut impl Layouter<Fr>,
+        name: &str,
+        row0: usize,
+        items: &[DotAssign<'_>],
+    ) -> Result<Vec<Cell>, Error> {
+        let c = &self.config;
+        let (g, q) = c.pack.ok_or(Error::Synthesis)?;
+        let segments = c.main.width() / g;
+        layouter.assign_region(
+            || name.to_string(),
+            |mut region| {
+                let mut out = Vec::with_capacity(items.len());
+                for (idx, item) in items.iter().enumerate() {
+                    let row = row0 + idx / segments;
+                    let base = (idx % segments) * g;
+                    if idx % segments == 0 {
+                        q.enable(&mut region, row)?;
+                    }
+                    if item.spec.weights.len() >= g {
+                        return Err(Error::Synthesis);
+                    }
+                    for i in 0..g - 1 {
+                        // Cells past the product's end hold 0 with weight 0.
+                        let w = item.spec.weights.get(i).copied().unwrap_or(0);
+                        let x = item.witness.activations.get(i).copied().unwrap_or_default();
+                        let cell = region.assign_advice(c.main.a[base + i], row, Value::known(x));
+                        region.assign_fixed(c.main.f[base + i], row, fe(i128::from(w)));
+                        if let Some(&src) = item.inputs.get(i)
+                            && enabled("dot: activation copy")
+                        {
+                            region.constrain_equal(cell.cell(), src);
+                        }
+                    }
+                    let acc = item.witness.partial.last().copied().unwrap_or_default();
+                    region.assign_fixed(
+                        c.main.f[base + g - 1],
+                        row,
+                        fe(i128::from(item.spec.bias)),
+                    );
+                    let cell = region.assign_advice(c.main.a[base + g - 1], row, Value::known(acc));
+                    out.push(cell.cell());
+                }
+                // Unused segments of the last row hold zeros.
+                for idx in items.len()..items.len().next_multiple_of(segments) {
+                    let row = row0 + idx / segments;
+                    let base = (idx % segments) * g;
+                    for i in base..base + g {
+                        region.assign_advice(c.main.a[i], row, Value::known(fe(0)));
+                        region.assign_fixed(c.main.f[i], row, fe(0));
+                    }
+                }
+                Ok(out)
+            },
+        )
+    }
+
     /// Lays out `items` from absolute row `row0` in a region named `name`; returns the
     /// accumulator cell of each product.
     pub fn assign(
@@ -203,7 +323,9 @@ impl DotChip {
                             let x = item.witness.activations.get(k).copied().unwrap_or_default();
                             let cell = region.assign_advice(c.main.a[i], row, Value::known(x));
                             region.assign_fixed(c.main.f[i], row, fe(i128::from(w)));
-                            if let Some(&src) = item.inputs.get(k) {
+                            if let Some(&src) = item.inputs.get(k)
+                                && enabled("dot: activation copy")
+                            {
                                 region.constrain_equal(cell.cell(), src);
                             }
                         }

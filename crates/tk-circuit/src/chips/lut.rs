@@ -22,6 +22,7 @@ use halo2_axiom::poly::Rotation;
 
 use super::MainColumns;
 use crate::field::{Fr, fe};
+use crate::mutation::{constraint, enabled};
 
 /// Columns and lookups of the lut chip.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ impl LutConfig {
         let table_y = meta.lookup_table_column();
         for k in 0..slots {
             meta.lookup(format!("lut slot {k}: (tag, x, y) in lut table"), |m| {
-                let q = m.query_selector(q);
+                let q = constraint("lut: (tag, x, y) in lut table", m.query_selector(q));
                 let tag = m.query_fixed(main.f[2 * k], Rotation::cur());
                 let x = m.query_advice(main.a[2 * k], Rotation::cur());
                 let y = m.query_advice(main.a[2 * k + 1], Rotation::cur());
@@ -191,7 +192,9 @@ impl LutChip {
                     region.assign_fixed(c.main.f[2 * k], row, Fr::from(item.tag));
                     let x =
                         region.assign_advice(c.main.a[2 * k], row, Value::known(item.witness.x));
-                    region.constrain_equal(x.cell(), item.input);
+                    if enabled("lut: x copy") {
+                        region.constrain_equal(x.cell(), item.input);
+                    }
                     let y = region.assign_advice(
                         c.main.a[2 * k + 1],
                         row,

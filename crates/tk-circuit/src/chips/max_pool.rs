@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::range::RangeCollector;
 use super::{MainColumns, decompose, limb_tags, recompose};
 use crate::field::{Fr, fe};
+use crate::mutation::{constraint, enabled};
 
 /// Window size and limb count of a max-pool slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +95,11 @@ impl MaxPoolConfig {
                         .collect();
                     out.push((
                         format!("slot {k}: y - x_{i} = d_{i}"),
-                        sel.clone() * (recompose(&limbs, bits) - d.clone()),
+                        sel.clone()
+                            * constraint(
+                                "max_pool: y - x_i = d_i",
+                                recompose(&limbs, bits) - d.clone(),
+                            ),
                     ));
                 }
                 // prods[i - 1] = p_i = d_0 * ... * d_i for i in 1..n-1.
@@ -106,7 +111,11 @@ impl MaxPoolConfig {
                     };
                     out.push((
                         format!("slot {k}: p_{i} = p_{} * (y - x_{i})", i - 1),
-                        sel.clone() * (prods[i - 1].clone() - prev * diffs[i].clone()),
+                        sel.clone()
+                            * constraint(
+                                "max_pool: p_i = p_(i-1) * (y - x_i)",
+                                prods[i - 1].clone() - prev * diffs[i].clone(),
+                            ),
                     ));
                 }
                 let last = match n {
@@ -114,7 +123,10 @@ impl MaxPoolConfig {
                     2 => diffs[0].clone() * diffs[1].clone(),
                     _ => prods[n - 3].clone() * diffs[n - 1].clone(),
                 };
-                out.push((format!("slot {k}: prod (y - x_i) = 0"), sel.clone() * last));
+                out.push((
+                    format!("slot {k}: prod (y - x_i) = 0"),
+                    sel.clone() * constraint("max_pool: prod (y - x_i) = 0", last),
+                ));
                 out
             });
         }
@@ -239,8 +251,10 @@ impl MaxPoolChip {
                     for i in 0..n.saturating_sub(2) {
                         put(1 + n + i, wit.p.get(i).copied().unwrap_or_default());
                     }
-                    for (x, src) in xs.iter().zip(item.inputs) {
-                        region.constrain_equal(*x, *src);
+                    if enabled("max_pool: x copy") {
+                        for (x, src) in xs.iter().zip(item.inputs) {
+                            region.constrain_equal(*x, *src);
+                        }
                     }
                     let tags = limb_tags(item.input_bits, c.shape.n_d, c.bits);
                     let limb_base = base + 1 + n + n.saturating_sub(2);

@@ -21,6 +21,7 @@
 //! | Add, Mul, Rescale, Clip | [`requant`] ([`add`], [`mul`], [`clip`]) |
 //! | MaxPool | [`max_pool`] |
 //! | Lut | [`lut`] |
+//! | Softmax | [`softmax`] (its exponential table in the [`lut`] table) |
 //! | Const, the zero cell | [`constant`] |
 //! | Reshape, Transpose, Concat, Slice, Pad, Resize | [`wiring`] (copy constraints only) |
 
@@ -34,6 +35,7 @@ pub mod max_pool;
 pub mod mul;
 pub mod range;
 pub mod requant;
+pub mod softmax;
 pub mod wiring;
 
 use halo2_axiom::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed};

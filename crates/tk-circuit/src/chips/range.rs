@@ -30,6 +30,7 @@ use halo2_axiom::plonk::{Advice, Column, ConstraintSystem, Error, Fixed, Selecto
 use halo2_axiom::poly::Rotation;
 
 use crate::field::Fr;
+use crate::mutation::{constraint, enabled};
 
 /// Columns and lookups of the range checker.
 #[derive(Debug, Clone)]
@@ -67,7 +68,10 @@ impl RangeConfig {
         for (j, (&lane, &tag)) in lane_cols.iter().zip(&tags).enumerate() {
             meta.enable_equality(lane);
             meta.lookup(format!("range lane {j}: (tag, limb) in range table"), |m| {
-                let q = m.query_selector(q_lane);
+                let q = constraint(
+                    "range: (tag, limb) in range table",
+                    m.query_selector(q_lane),
+                );
                 let t = m.query_fixed(tag, Rotation::cur());
                 let v = m.query_advice(lane, Rotation::cur());
                 vec![(q.clone() * t, table_tag), (q * v, table_value)]
@@ -130,7 +134,9 @@ impl RangeCollector {
     /// any other limb is queued for a lane.
     pub fn check(&mut self, region: &mut Region<'_, Fr>, cell: Cell, value: Fr, tag: u32) {
         if tag == 0 {
-            region.constrain_equal(cell, self.zero);
+            if enabled("range: zero limb copy") {
+                region.constrain_equal(cell, self.zero);
+            }
         } else {
             self.pending.push(LimbCheck { cell, value, tag });
         }
@@ -221,7 +227,9 @@ impl RangeChip {
                         let value = overrides.get(&i).copied().unwrap_or(check.value);
                         let cell = region.assign_advice(c.lanes[j], row, Value::known(value));
                         region.assign_fixed(c.tags[j], row, Fr::from(u64::from(check.tag)));
-                        region.constrain_equal(cell.cell(), check.cell);
+                        if enabled("range: lane copy") {
+                            region.constrain_equal(cell.cell(), check.cell);
+                        }
                     }
                 }
                 Ok(rows)

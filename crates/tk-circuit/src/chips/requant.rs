@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::range::RangeCollector;
 use super::{MainColumns, decompose, limb_tags, recompose};
 use crate::field::{Fr, bit_len, fe, pow2};
+use crate::mutation::{constraint, enabled};
 
 /// Limb counts of a requant slot, fixed per circuit (maxima over the model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,7 +160,7 @@ pub struct RequantWitness {
 
 /// Limbs of `value`, or (when it is negative or too wide) the raw value in limb 0 so that the
 /// witness is complete but fails the range check.
-fn limbs_or_raw(value: i128, n: usize, r: u32) -> Vec<Fr> {
+pub(crate) fn limbs_or_raw(value: i128, n: usize, r: u32) -> Vec<Fr> {
     u128::try_from(value)
         .ok()
         .and_then(|v| decompose(v, n, r))
@@ -241,20 +242,22 @@ pub struct RequantConfig {
     pub q: Selector,
 }
 
+/// The constraints of a slot, in gate order.
+pub const CONSTRAINTS: [&str; 9] = [
+    "m1*u1 + m2*u2 + m3*u1*u2 + h = q*2^s + r",
+    "b_lo * (1 - b_lo) = 0",
+    "b_hi * (1 - b_hi) = 0",
+    "b_lo * (y - lo) = 0",
+    "b_hi * (y - hi) = 0",
+    "(1 - b_lo - b_hi) * (y - q) = 0",
+    "t = b_lo*(lo - 1 - q) + b_hi*(q - hi - 1)",
+    "d1 = y - lo",
+    "d2_on * (d2 - (hi - y)) = 0",
+];
+
 /// Names of the constraints of slot `k`, in gate order.
 pub fn constraint_names(k: usize) -> [String; 9] {
-    [
-        "m1*u1 + m2*u2 + m3*u1*u2 + h = q*2^s + r",
-        "b_lo * (1 - b_lo) = 0",
-        "b_hi * (1 - b_hi) = 0",
-        "b_lo * (y - lo) = 0",
-        "b_hi * (y - hi) = 0",
-        "(1 - b_lo - b_hi) * (y - q) = 0",
-        "t = b_lo*(lo - 1 - q) + b_hi*(q - hi - 1)",
-        "d1 = y - lo",
-        "d2_on * (d2 - (hi - y)) = 0",
-    ]
-    .map(|s| format!("slot {k}: {s}"))
+    CONSTRAINTS.map(|s| format!("slot {k}: {s}"))
 }
 
 impl RequantConfig {
@@ -327,8 +330,12 @@ impl RequantConfig {
                     ];
                     names
                         .iter()
+                        .zip(CONSTRAINTS)
                         .zip(polys)
-                        .map(|(n, p)| (n.clone(), sel.clone() * p))
+                        .map(|((n, family), p)| {
+                            let p = constraint(&format!("requant: {family}"), p);
+                            (n.clone(), sel.clone() * p)
+                        })
                         .collect::<Vec<_>>()
                 },
             );
@@ -426,8 +433,12 @@ impl RequantChip {
                     let y = put(3, wit.y);
                     put(4, wit.b_lo);
                     put(5, wit.b_hi);
-                    region.constrain_equal(u1, item.u1);
-                    region.constrain_equal(u2, item.u2);
+                    if enabled("requant: u1 copy") {
+                        region.constrain_equal(u1, item.u1);
+                    }
+                    if enabled("requant: u2 copy") {
+                        region.constrain_equal(u2, item.u2);
+                    }
                     let cbits = p.interval_bits();
                     let groups: [(&[Fr], usize, Vec<u32>); 4] = [
                         (
