@@ -33,13 +33,17 @@ impl Calibration {
 }
 
 /// A histogram of magnitudes `|x|` over `[0, range)` in [`BINS`] equal bins. The range grows
-/// by powers of two as larger values arrive, merging bins, so one pass suffices.
+/// by powers of two as larger values arrive, merging bins, so one pass suffices. Exact zeros
+/// (half of every tensor after a `Relu`) are counted apart: any scale represents them
+/// exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
     /// Upper edge of the last bin (0 while only zeros were seen).
     pub range: f32,
-    /// Counts, [`BINS`] entries.
+    /// Counts of non-zero magnitudes, [`BINS`] entries.
     pub bins: Vec<u64>,
+    /// Number of exact zeros.
+    pub zeros: u64,
 }
 
 impl Default for Histogram {
@@ -47,6 +51,7 @@ impl Default for Histogram {
         Histogram {
             range: 0.0,
             bins: vec![0; BINS],
+            zeros: 0,
         }
     }
 }
@@ -61,6 +66,10 @@ impl Histogram {
         self.grow(max);
         for v in values.filter(|v| v.is_finite()) {
             let a = v.abs();
+            if a == 0.0 {
+                self.zeros += 1;
+                continue;
+            }
             let bin = if self.range > 0.0 {
                 ((a / self.range) * BINS as f32) as usize
             } else {
@@ -75,7 +84,7 @@ impl Histogram {
             return;
         }
         if self.range == 0.0 {
-            // Only zeros so far: they stay in bin 0 whatever the range.
+            // Nothing but zeros (counted apart) so far.
             self.range = max;
             return;
         }
@@ -95,9 +104,9 @@ impl Histogram {
         }
     }
 
-    /// Total count.
+    /// Total count, zeros included.
     pub fn total(&self) -> u64 {
-        self.bins.iter().sum()
+        self.zeros + self.bins.iter().sum::<u64>()
     }
 
     /// Width of one bin.
@@ -286,7 +295,7 @@ pub fn sample(graph: &Graph, data: &[Tensor], i: usize) -> QuantResult<Vec<Tenso
 /// Upper edge of the first bin at which the cumulative count reaches `p` percent.
 fn percentile(h: &Histogram, p: f64) -> f32 {
     let target = (p.clamp(0.0, 100.0) / 100.0) * h.total() as f64;
-    let mut cum = 0u64;
+    let mut cum = h.zeros;
     for (i, &c) in h.bins.iter().enumerate() {
         cum += c;
         if cum as f64 >= target {
@@ -298,10 +307,12 @@ fn percentile(h: &Histogram, p: f64) -> f32 {
 
 /// TensorRT's entropy calibration on a magnitude histogram: the cut `i` (in bins) whose
 /// clipped distribution `P` (outliers folded into the last bin) is closest in KL divergence to
-/// `Q`, `P` merged into `2^(bits-1)` levels and expanded back.
+/// `Q`, `P` merged into `2^(bits-1)` levels and expanded back. Exact zeros are left out: they
+/// are represented exactly whatever the cut, and a spike of zeros in the first bin (after a
+/// `Relu`) would otherwise make every merge look costly and push the cut to its minimum.
 fn entropy(h: &Histogram, bits: u8) -> f32 {
     let levels = 1usize << (bits.clamp(2, 16) - 1);
-    if levels >= BINS || h.total() == 0 {
+    if levels >= BINS || h.bins.iter().all(|&c| c == 0) {
         return h.range;
     }
     let counts: Vec<f64> = h.bins.iter().map(|&c| c as f64).collect();

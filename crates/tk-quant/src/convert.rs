@@ -13,8 +13,8 @@ use crate::ops::{Const, QOp};
 use crate::scales::{self, ActScale};
 use crate::stages::{self, StageGraphs};
 use crate::{
-    INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor, QuantError, QuantResult,
-    quantize_value,
+    INTEGER_SPEC_VERSION, Mixed, NodeScale, QGraph, QModel, QNode, QTensor, QuantError,
+    QuantResult, quantize_value,
 };
 
 /// Options of the conversion.
@@ -28,6 +28,10 @@ pub struct QuantOptions {
     pub per_channel: bool,
     /// How activation thresholds are chosen.
     pub calibration: Calibration,
+    /// Widen the activations that lose the most until the output reaches a target SQNR
+    /// ([`crate::mixed`]); `None` (default) keeps every activation at `bits`. Needs
+    /// calibration data.
+    pub mixed: Option<Mixed>,
 }
 
 impl Default for QuantOptions {
@@ -37,6 +41,7 @@ impl Default for QuantOptions {
             weight_bits: 8,
             per_channel: true,
             calibration: Calibration::MaxAbs,
+            mixed: None,
         }
     }
 }
@@ -57,6 +62,17 @@ impl QuantOptions {
             return Err(QuantError::Options {
                 option: "calibration",
                 reason: format!("percentile {p} outside (0, 100]"),
+            });
+        }
+        if let Some(m) = &self.mixed
+            && !(self.bits < m.bits && m.bits <= 16)
+        {
+            return Err(QuantError::Options {
+                option: "mixed.bits",
+                reason: format!(
+                    "{} must be above bits ({}) and at most 16",
+                    m.bits, self.bits
+                ),
             });
         }
         Ok(())
@@ -105,8 +121,38 @@ pub fn quantize(graph: &Graph, calib: &[Tensor], options: &QuantOptions) -> Quan
             options.calibration.needs_histogram(),
         )?)
     };
-    let targets = scales::plan(&folded, stats.as_ref(), options)?;
-    let mut cx = Converter::new(&folded, options, targets);
+    let mut targets = scales::plan(&folded, stats.as_ref(), options)?;
+    if let (Some(mixed), Some(stats)) = (&options.mixed, &stats) {
+        targets = crate::mixed::widen(&folded, calib, stats, targets, mixed, |t| {
+            let (_, act, rounded) = convert_all(&folded, options, t.to_vec())?;
+            crate::mixed::round_graph(&folded, &act, &rounded)
+        })?;
+    }
+    let (model, act, rounded) = convert_all(&folded, options, targets)?;
+    let stages = stages::build(graph, &folded, &act, &rounded)?;
+    Ok(Quantized {
+        model,
+        stages,
+        folded,
+        stats,
+    })
+}
+
+/// Output scales and rounded constants of a conversion, per folded node.
+type Converted = (
+    QModel,
+    Vec<Option<ActScale>>,
+    BTreeMap<usize, Vec<(usize, Tensor)>>,
+);
+
+/// Converts every node of the folded graph towards the given target scales and validates the
+/// model.
+fn convert_all(
+    folded: &Folded,
+    options: &QuantOptions,
+    targets: Vec<Option<ActScale>>,
+) -> QuantResult<Converted> {
+    let mut cx = Converter::new(folded, options, targets);
     for node in folded.graph.nodes() {
         if matches!(node.op, Op::Const(_)) {
             continue;
@@ -120,14 +166,11 @@ pub fn quantize(graph: &Graph, calib: &[Tensor], options: &QuantOptions) -> Quan
     }
     let model = cx.finish()?;
     model.validate()?;
-    let (act, rounded) = (std::mem::take(&mut cx.act), std::mem::take(&mut cx.rounded));
-    let stages = stages::build(graph, &folded, &act, &rounded)?;
-    Ok(Quantized {
+    Ok((
         model,
-        stages,
-        folded,
-        stats,
-    })
+        std::mem::take(&mut cx.act),
+        std::mem::take(&mut cx.rounded),
+    ))
 }
 
 /// An integer value produced for a float node: the id of the QNode holding it, its scale and

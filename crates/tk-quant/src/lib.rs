@@ -31,6 +31,7 @@ mod error;
 pub mod file;
 pub mod fold;
 pub mod metrics;
+pub mod mixed;
 mod model;
 pub mod ops;
 pub mod reference;
@@ -43,6 +44,7 @@ mod validate;
 pub use calibrate::Calibration;
 pub use convert::{QuantOptions, Quantized, quantize};
 pub use error::{QuantError, QuantResult};
+pub use mixed::Mixed;
 pub use model::{
     INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor, dequantize_outputs,
     quantize_inputs,

@@ -100,7 +100,7 @@ pub(crate) fn build(
 
 /// Copies `g`, adding a `FakeQuant` after every node with an activation scale. With
 /// `rounded`, the recorded constant inputs of weighted layers are replaced.
-fn fake_graph(
+pub(crate) fn fake_graph(
     g: &Graph,
     act: &[Option<ActScale>],
     rounded: Option<&BTreeMap<usize, Vec<(usize, Tensor)>>>,

@@ -357,6 +357,7 @@ fn options_change_the_model() {
         weight_bits: 10,
         per_channel: false,
         calibration: Calibration::Percentile(99.9),
+        mixed: None,
     };
     let (q, cmp) = compare(&g, &[1, 2, 6, 6], 1.0, &opts, 80);
     assert!(q.model.graph.nodes.iter().all(|n| n.bits == 12));
@@ -392,4 +393,67 @@ fn missing_calibration_is_an_error() {
     );
     let wrong = Tensor::from_f32(&[3, 5], vec![0.0; 15]).unwrap();
     assert!(tk_quant::quantize(&g, &[wrong], &QuantOptions::default()).is_err());
+}
+
+/// Mixed precision widens some activations to 16 bits, the integer model still validates and
+/// its output gets closer to float than the all-8-bit model; an impossible target stops after
+/// the round limit instead of looping, and a wide width not above `bits` is refused.
+#[test]
+fn mixed_precision_widens_the_noisiest_activations() {
+    let mut r = rng(9);
+    let mut g = Graph::new();
+    let x = g.add_input("x", Fact::f32([1, 2, 6, 6])).unwrap();
+    let c1 = conv(&mut g, &mut r, x, 2, 4, "conv1");
+    let a1 = g.add_node("relu1", Relu.into(), &[c1]).unwrap();
+    let c2 = conv(&mut g, &mut r, a1, 4, 4, "conv2");
+    let a2 = g.add_node("relu2", Relu.into(), &[c2]).unwrap();
+    let c3 = conv(&mut g, &mut r, a2, 4, 3, "conv3");
+    g.add_output("y", c3).unwrap();
+    let (plain, plain_cmp) = compare(&g, &[1, 2, 6, 6], 1.0, &QuantOptions::default(), 90);
+    assert!(plain.model.graph.nodes.iter().all(|n| n.bits == 8));
+    let opts = QuantOptions {
+        mixed: Some(tk_quant::Mixed {
+            target_db: plain_cmp.sqnr() + 6.0,
+            ..tk_quant::Mixed::default()
+        }),
+        ..QuantOptions::default()
+    };
+    let (mixed, mixed_cmp) = compare(&g, &[1, 2, 6, 6], 1.0, &opts, 90);
+    let wide = mixed
+        .model
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.bits == 16)
+        .count();
+    assert!(wide > 0, "nothing was widened");
+    assert!(
+        wide < mixed.model.graph.nodes.len(),
+        "everything was widened"
+    );
+    assert!(
+        mixed_cmp.sqnr() > plain_cmp.sqnr() + 3.0,
+        "mixed {:.1} dB vs plain {:.1} dB",
+        mixed_cmp.sqnr(),
+        plain_cmp.sqnr()
+    );
+    let unreachable = QuantOptions {
+        mixed: Some(tk_quant::Mixed {
+            target_db: 400.0,
+            rounds: 2,
+            ..tk_quant::Mixed::default()
+        }),
+        ..QuantOptions::default()
+    };
+    let calib = common::tensor(&mut r, &[4, 2, 6, 6], 1.0);
+    let q = tk_quant::quantize(&g, std::slice::from_ref(&calib), &unreachable).unwrap();
+    q.model.validate().unwrap();
+    let bad = QuantOptions {
+        mixed: Some(tk_quant::Mixed {
+            bits: 8,
+            ..tk_quant::Mixed::default()
+        }),
+        ..QuantOptions::default()
+    };
+    assert!(tk_quant::quantize(&g, &[calib], &bad).is_err());
 }

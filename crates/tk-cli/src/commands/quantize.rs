@@ -39,6 +39,10 @@ pub struct QuantArgs {
     /// Resolve a symbolic input shape: `name=1,3,224,224` (repeatable).
     #[arg(long = "input-shape")]
     pub input_shapes: Vec<String>,
+    /// Mixed precision: widen the activations that lose the most to 16 bits until the output
+    /// SQNR on the calibration samples reaches this many dB (see docs/accuracy.md).
+    #[arg(long, value_name = "DB")]
+    pub mixed_sqnr: Option<f64>,
 }
 
 impl QuantArgs {
@@ -52,6 +56,10 @@ impl QuantArgs {
                 Method::Percentile => Calibration::Percentile(99.99),
                 Method::Entropy => Calibration::Entropy,
             },
+            mixed: self.mixed_sqnr.map(|target_db| tk_quant::Mixed {
+                target_db,
+                ..tk_quant::Mixed::default()
+            }),
         }
     }
 
