@@ -50,7 +50,7 @@ mrt() {
 head_samples() {
   local src=$1 n=$2 dst=$OUT/$(basename "${1%.npy}").first$2.npy
   if [ ! -f "$dst" ]; then
-    python3 - "$src" "$n" "$dst" <<'EOF'
+    "${PYTHON:-python3}" - "$src" "$n" "$dst" <<'EOF'
 import sys
 import numpy as np
 a = np.load(sys.argv[1], mmap_mode="r")
