@@ -9,7 +9,7 @@ use tk_benches::{conv_node, gemm_node, rescale_node, tensor_i8};
 use tk_circuit::keys::{keygen, setup_params};
 use tk_circuit::{ModelCircuit, PlanOptions, TraceValues};
 use tk_quant::ops::{Clip, Input, Lut, QOp};
-use tk_quant::{INTEGER_SPEC_VERSION, QGraph, QModel, QNode, QTensor};
+use tk_quant::{INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor};
 use tk_trace::{ModelDigest, TraceReader, TraceWriter};
 
 /// The model `x -> op`, with `x` of `input_shape`.
@@ -32,7 +32,17 @@ fn one_op(op: QNode, input_shape: &[usize]) -> QModel {
             inputs: vec![0],
             outputs: vec![1],
         },
-        scales: Vec::new(),
+        // Input and output scales are metadata the runtime requires; any value will do.
+        scales: vec![
+            NodeScale {
+                node: 0,
+                scale: 1.0 / 64.0,
+            },
+            NodeScale {
+                node: 1,
+                scale: 1.0 / 64.0,
+            },
+        ],
     }
 }
 
