@@ -8,7 +8,7 @@ use rand_chacha::rand_core::SeedableRng;
 use tk_benches::{conv_node, gemm_node, rescale_node, tensor_i8};
 use tk_circuit::keys::{keygen, setup_params};
 use tk_circuit::{ModelCircuit, PlanOptions, TraceValues};
-use tk_quant::ops::{Clip, Input, Lut, QOp};
+use tk_quant::ops::{Clip, Input, Lut, MaxPool, PoolGeometry, QOp, Softmax};
 use tk_quant::{INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor};
 use tk_trace::{ModelDigest, TraceReader, TraceWriter};
 
@@ -71,6 +71,15 @@ fn circuit(model: &QModel, x: QTensor) -> ModelCircuit {
     ModelCircuit::new(model, &values.op_witnesses(model), &PlanOptions::default()).expect("circuit")
 }
 
+/// A decreasing exponential table `2^15 * (7/8)^d` down to 0.
+fn exp_table() -> Vec<i32> {
+    let mut table = vec![1 << 15];
+    while let Some(&last) = table.last().filter(|&&v| v > 0) {
+        table.push(last * 7 / 8);
+    }
+    table
+}
+
 fn chips(c: &mut Criterion) {
     let flat = [1usize, 1024];
     let cases: Vec<(&str, QModel, QTensor, usize)> = vec![
@@ -117,6 +126,42 @@ fn chips(c: &mut Criterion) {
             ),
             tensor_i8(&flat, 5),
             1024,
+        ),
+        (
+            "max_pool (2x2, stride 2, 16 channels of 16x16)",
+            one_op(
+                elementwise(
+                    "max_pool",
+                    QOp::MaxPool(MaxPool {
+                        geometry: PoolGeometry {
+                            kernel: [2, 2],
+                            strides: [2, 2],
+                            pads: [0, 0, 0, 0],
+                        },
+                    }),
+                    &[1, 16, 8, 8],
+                ),
+                &[1, 16, 16, 16],
+            ),
+            tensor_i8(&[1, 16, 16, 16], 6),
+            16 * 8 * 8,
+        ),
+        (
+            "softmax (64 rows of 16)",
+            one_op(
+                elementwise(
+                    "softmax",
+                    QOp::Softmax(Softmax {
+                        axis: 1,
+                        exp_table: exp_table(),
+                        frac_bits: 7,
+                    }),
+                    &[64, 16],
+                ),
+                &[64, 16],
+            ),
+            tensor_i8(&[64, 16], 7),
+            64 * 16,
         ),
     ];
     let mut group = c.benchmark_group("chip prove");
