@@ -6,10 +6,13 @@
 //! The fixture is a three-node model (input, Gemm with requantization, Clip) with development
 //! KZG parameters; the fuzz targets `keys_decode` and `proof_decode_verify` use the same shape.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use halo2_axiom::poly::commitment::Params as _;
 
+use common::encode_trace;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tk_circuit::keys::{ModelPk, ModelVk, Params};
@@ -17,7 +20,7 @@ use tk_circuit::proof_file::ProofFile;
 use tk_circuit::{CircuitError, CircuitParams, ModelCircuit, PlanOptions, TraceValues};
 use tk_quant::ops::{Clip, Gemm, Input, QOp, Requant};
 use tk_quant::{INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor};
-use tk_trace::{Footer, Frame, Kind, ModelDigest, TraceReader, write_trace};
+use tk_trace::{Frame, ModelDigest, TraceReader, write_trace};
 
 struct Fixture {
     model: QModel,
@@ -520,38 +523,6 @@ fn malformed_parameter_files_are_errors() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Re-encodes trace frames with a correct footer.
-fn encode_trace(header: &tk_trace::Header, frames: &[Frame]) -> Vec<u8> {
-    let mut out = b"TKTRACE\0".to_vec();
-    out.extend(1u32.to_le_bytes());
-    let put = |out: &mut Vec<u8>, bytes: Vec<u8>| {
-        out.extend((bytes.len() as u32).to_le_bytes());
-        out.extend(bytes);
-    };
-    put(&mut out, rmp_serde::to_vec_named(header).unwrap());
-    let (mut records, mut inputs) = (0, 0);
-    for frame in frames {
-        match frame {
-            Frame::Input(i) => {
-                inputs += 1;
-                put(&mut out, rmp_serde::to_vec_named(i).unwrap());
-            }
-            Frame::Record(r) => {
-                records += 1;
-                put(&mut out, rmp_serde::to_vec_named(r).unwrap());
-            }
-        }
-    }
-    let footer = Footer {
-        kind: Kind::Footer,
-        record_count: records,
-        input_count: inputs,
-        digest: ModelDigest::of_bytes(&out).to_hex(),
-    };
-    put(&mut out, rmp_serde::to_vec_named(&footer).unwrap());
-    out
 }
 
 /// Record `k` of decoded frames (`frames[0]` is the input frame).

@@ -6,6 +6,8 @@
 //! itself (`MockProver` on the unchecked witness, what a prover that skips the checks gets) or
 //! by the verifier (the steps `tk verify` runs).
 
+mod common;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -18,7 +20,7 @@ use tk_circuit::proof_file::ProofFile;
 use tk_circuit::{CircuitError, TraceValues};
 use tk_quant::ops::QOp;
 use tk_quant::{QModel, QTensor, QuantOptions};
-use tk_trace::{Footer, Frame, Header, Kind, ModelDigest, TraceReader, TraceTensor};
+use tk_trace::{Frame, Header, ModelDigest, TraceReader, TraceTensor};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -134,34 +136,7 @@ fn decode(trace: &[u8]) -> Decoded {
 }
 
 fn encode(d: &Decoded) -> Vec<u8> {
-    let mut out = tk_trace::MAGIC.to_vec();
-    out.extend(tk_trace::FORMAT_MAJOR.to_le_bytes());
-    let put = |out: &mut Vec<u8>, bytes: Vec<u8>| {
-        out.extend((bytes.len() as u32).to_le_bytes());
-        out.extend(bytes);
-    };
-    put(&mut out, rmp_serde::to_vec_named(&d.header).unwrap());
-    let (mut records, mut inputs) = (0, 0);
-    for f in &d.frames {
-        match f {
-            Frame::Input(i) => {
-                inputs += 1;
-                put(&mut out, rmp_serde::to_vec_named(i).unwrap());
-            }
-            Frame::Record(r) => {
-                records += 1;
-                put(&mut out, rmp_serde::to_vec_named(r).unwrap());
-            }
-        }
-    }
-    let footer = Footer {
-        kind: Kind::Footer,
-        record_count: records,
-        input_count: inputs,
-        digest: ModelDigest::of_bytes(&out).to_hex(),
-    };
-    put(&mut out, rmp_serde::to_vec_named(&footer).unwrap());
-    out
+    common::encode_trace(&d.header, &d.frames)
 }
 
 /// Every tensor of a trace (input frames, then record outputs), by frame position.

@@ -499,3 +499,36 @@ pub fn requant_job(c: &mut ModelCircuit, node: usize, e: usize) -> &mut RequantJ
 pub fn limbs(c: &ModelCircuit, v: u128, n: usize) -> Vec<Fr> {
     tk_circuit::chips::decompose(v, n, c.params().range_bits).expect("value fits")
 }
+
+/// Re-encodes decoded trace frames (header, then inputs and records in order) with a correct
+/// footer: the counts and the digest of everything before it.
+pub fn encode_trace(header: &tk_trace::Header, frames: &[tk_trace::Frame]) -> Vec<u8> {
+    let mut out = tk_trace::MAGIC.to_vec();
+    out.extend(tk_trace::FORMAT_MAJOR.to_le_bytes());
+    let put = |out: &mut Vec<u8>, bytes: Vec<u8>| {
+        out.extend((bytes.len() as u32).to_le_bytes());
+        out.extend(bytes);
+    };
+    put(&mut out, rmp_serde::to_vec_named(header).unwrap());
+    let (mut records, mut inputs) = (0, 0);
+    for frame in frames {
+        match frame {
+            tk_trace::Frame::Input(i) => {
+                inputs += 1;
+                put(&mut out, rmp_serde::to_vec_named(i).unwrap());
+            }
+            tk_trace::Frame::Record(r) => {
+                records += 1;
+                put(&mut out, rmp_serde::to_vec_named(r).unwrap());
+            }
+        }
+    }
+    let footer = tk_trace::Footer {
+        kind: tk_trace::Kind::Footer,
+        record_count: records,
+        input_count: inputs,
+        digest: tk_trace::ModelDigest::of_bytes(&out).to_hex(),
+    };
+    put(&mut out, rmp_serde::to_vec_named(&footer).unwrap());
+    out
+}
