@@ -18,7 +18,8 @@ pub struct Args {
     no_bench: bool,
 }
 
-/// Installs missing test data, then runs fmt, clippy, the whole test suite and a quick bench.
+/// Installs missing test data, then runs fmt, clippy, the whole test suite, the golden digests
+/// in the release profile and a quick bench.
 pub fn run(args: Args) -> Result<()> {
     ensure_onnx_testdata()?;
     if !args.no_lint {
@@ -37,6 +38,22 @@ pub fn run(args: Args) -> Result<()> {
         )?;
     }
     crate::sh("cargo", &["test", "--workspace", "--locked"])?;
+    // The golden digests again in the release profile: debug and release builds (overflow
+    // checks, optimisation, SIMD dispatch) must give the same bytes.
+    crate::sh(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "tk-trace",
+            "--test",
+            "golden",
+            "--test",
+            "golden_models",
+        ],
+    )?;
     if !args.no_bench {
         // Every column of the bench must be produced (timings are not checked): the smallest
         // models, with the dev-profile `tk` the tests already built, EZKL included when its
