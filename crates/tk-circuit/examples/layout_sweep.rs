@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         chosen.params().lanes,
         chosen.report().cost
     );
-    println!("k  W   lanes advice lookups cost      keygen_s prove_s");
+    println!("k  W   lanes advice fixed lookups degree cost      keygen_s prove_s");
     for k in k0..=k0 + 3 {
         let params = setup_params(k, 1);
         for width in [8, 12, 16, 24, 32, 48, 64, 96] {
@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let start = Instant::now();
             let pk = keygen(&params, &circuit)?;
             let keygen_s = start.elapsed().as_secs_f64();
+            let cs = pk.pk.get_vk().cs();
             let mut times = Vec::with_capacity(repeat);
             for seed in 0..repeat {
                 let start = Instant::now();
@@ -67,10 +68,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times.sort_by(f64::total_cmp);
             let report = circuit.report();
             println!(
-                "{k:<2} {width:<3} {:<5} {:<6} {:<7} {:<9} {keygen_s:<8.3} {:.3}",
+                "{k:<2} {width:<3} {:<5} {:<6} {:<5} {:<7} {:<6} {:<9} {keygen_s:<8.3} {:.3}",
                 circuit.params().lanes,
                 report.advice_columns,
+                cs.num_fixed_columns(),
                 report.lookups,
+                cs.degree(),
                 report.cost,
                 times[times.len() / 2]
             );

@@ -94,9 +94,9 @@ fn the_validator_accepts_the_bound_and_refuses_one_more() {
     let err = boundary_model(1).validate().unwrap_err().to_string();
     assert!(err.contains("2^40"), "{err}");
     let model = boundary_model(1);
-    let err = tk_runtime::Runtime::new(&model)
-        .err()
-        .expect("the runtime must refuse a model past the bound");
+    let Err(err) = tk_runtime::Runtime::new(&model) else {
+        panic!("the runtime must refuse a model past the bound");
+    };
     let cause = std::error::Error::source(&err).map(ToString::to_string);
     assert!(
         cause.as_deref().is_some_and(|c| c.contains("2^40")),

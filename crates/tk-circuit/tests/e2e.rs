@@ -1,6 +1,6 @@
 //! End to end: conv -> relu -> max_pool -> reshape -> gemm, executed by the test's own
-//! integer executor, proven and verified; plus a LeNet-5-sized cost measurement (ignored by
-//! default: `cargo test -p tk-circuit --release --test e2e -- --ignored --nocapture`).
+//! integer executor, proven and verified. (Costs are measured by the examples
+//! `layout_sweep` and `conv_layer_cost` and by `cargo xtask bench`, not by tests.)
 
 mod common;
 
@@ -104,57 +104,4 @@ fn small_cnn_end_to_end() {
     let mut bad = x[0].clone();
     bad.data[0] = 300;
     assert!(public_instance(&m, &[bad], &[values_by_node[5].clone()]).is_err());
-}
-
-/// LeNet-5 on 28x28 (conv 5x5 x6, pool, conv 5x5 x16, pool, fc 256-120-84-10), with ReLU.
-fn lenet() -> tk_quant::QModel {
-    let mut b = Builder::default();
-    let x = b.input(&[1, 1, 28, 28], 8);
-    let c1 = b.op("conv1", conv(1, 6, 5, 0, 40), &[x], &[1, 6, 24, 24], 8);
-    let r1 = b.op("relu1", relu(), &[c1], &[1, 6, 24, 24], 8);
-    let p1 = b.op("pool1", pool2(), &[r1], &[1, 6, 12, 12], 8);
-    let c2 = b.op("conv2", conv(6, 16, 5, 0, 50), &[p1], &[1, 16, 8, 8], 8);
-    let r2 = b.op("relu2", relu(), &[c2], &[1, 16, 8, 8], 8);
-    let p2 = b.op("pool2", pool2(), &[r2], &[1, 16, 4, 4], 8);
-    let f = b.op("flatten", QOp::Reshape(Reshape {}), &[p2], &[1, 256], 8);
-    let f1 = b.op("fc1", gemm(256, 120, 60), &[f], &[1, 120], 8);
-    let r3 = b.op("relu3", relu(), &[f1], &[1, 120], 8);
-    let f2 = b.op("fc2", gemm(120, 84, 70), &[r3], &[1, 84], 8);
-    let r4 = b.op("relu4", relu(), &[f2], &[1, 84], 8);
-    let f3 = b.op("fc3", gemm(84, 10, 80), &[r4], &[1, 10], 8);
-    b.output(f3);
-    b.build()
-}
-
-#[test]
-#[ignore = "cost measurement, about a minute in release"]
-fn lenet_cost() {
-    let m = lenet();
-    let x = vec![tensor(&[1, 1, 28, 28], values(784, -128, 127, 5))];
-    let values_by_node = execute(&m, &x);
-    // TK_WIDTH, TK_LANES and TK_MAX_K override the planner, to compare layouts.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    let opts = PlanOptions {
-        width: env("TK_WIDTH"),
-        lanes: env("TK_LANES"),
-        max_k: env("TK_MAX_K").map_or(24, |k| k as u32),
-        ..PlanOptions::default()
-    };
-    let c = time("lenet: build", || {
-        ModelCircuit::new(&m, &witnesses(&m, &values_by_node), &opts).unwrap()
-    });
-    eprintln!("[lenet] plan: {:#?}", c.report());
-    let params = time(&format!("lenet: params k={}", c.k()), || {
-        setup_params(c.k(), 3)
-    });
-    let pk = time("lenet: keygen", || keygen(&params, &c)).unwrap();
-    let proof = time("lenet: prove", || {
-        prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(1))
-    })
-    .unwrap();
-    time("lenet: verify", || {
-        verify(&params, &pk.vk(), c.instance(), &proof)
-    })
-    .unwrap();
-    eprintln!("[lenet] proof {} B", proof.len());
 }
