@@ -84,6 +84,21 @@ pub struct RegionRows {
     pub rows: std::ops::Range<usize>,
 }
 
+/// The requant chip's view of `jobs`, their operands resolved to cells by `resolve`.
+fn requant_items(
+    jobs: &[crate::jobs::RequantJob],
+    resolve: impl Fn(Operand) -> Cell,
+) -> Vec<RequantAssign<'_>> {
+    jobs.iter()
+        .map(|r| RequantAssign {
+            u1: resolve(r.u1),
+            u2: resolve(r.u2),
+            params: &r.params,
+            witness: &r.witness,
+        })
+        .collect()
+}
+
 /// Rows of an op's dot products, and whether they are packed
 /// ([`crate::chips::dot::packed_segments`]).
 fn dot_rows(dots: &[crate::jobs::DotJob], p: &CircuitParams) -> (usize, bool) {
@@ -505,44 +520,18 @@ impl Circuit<Fr> for ModelCircuit {
                     };
                     row += rows;
                     let chip = requant_chip.as_ref().ok_or(Error::Synthesis)?;
-                    let items: Vec<RequantAssign<'_>> = requant
-                        .iter()
-                        .map(|r| RequantAssign {
-                            u1: resolve(r.u1, &accs),
-                            u2: resolve(r.u2, &accs),
-                            params: &r.params,
-                            witness: &r.witness,
-                        })
-                        .collect();
-                    let out = chip.assign(
-                        &mut layouter,
-                        &format!("{}: requant", op.name),
-                        row,
-                        &items,
-                        &mut range,
-                    )?;
-                    row += config.requant.as_ref().map_or(0, |c| c.rows(items.len()));
+                    let items = requant_items(requant, |o| resolve(o, &accs));
+                    let name = format!("{}: requant", op.name);
+                    let out = chip.assign(&mut layouter, &name, row, &items, &mut range)?;
+                    row += chip.config().rows(items.len());
                     out
                 }
                 OpKind::Requant { items } => {
                     let chip = requant_chip.as_ref().ok_or(Error::Synthesis)?;
-                    let items: Vec<RequantAssign<'_>> = items
-                        .iter()
-                        .map(|r| RequantAssign {
-                            u1: resolve(r.u1, &[]),
-                            u2: resolve(r.u2, &[]),
-                            params: &r.params,
-                            witness: &r.witness,
-                        })
-                        .collect();
-                    let out = chip.assign(
-                        &mut layouter,
-                        &format!("{}: requant", op.name),
-                        row,
-                        &items,
-                        &mut range,
-                    )?;
-                    row += config.requant.as_ref().map_or(0, |c| c.rows(items.len()));
+                    let items = requant_items(items, |o| resolve(o, &[]));
+                    let name = format!("{}: requant", op.name);
+                    let out = chip.assign(&mut layouter, &name, row, &items, &mut range)?;
+                    row += chip.config().rows(items.len());
                     out
                 }
                 OpKind::MaxPool {

@@ -380,6 +380,11 @@ impl RequantChip {
         RequantChip { config }
     }
 
+    /// Its configuration.
+    pub fn config(&self) -> &RequantConfig {
+        &self.config
+    }
+
     /// Lays out `items` from absolute row `row0`, queues their limbs in `range`, and returns
     /// the output cell `y` of each.
     pub fn assign(

@@ -295,7 +295,7 @@ pub(crate) fn checked_volume(shape: &[usize]) -> Option<usize> {
 
 /// Below this many multiply-adds (or element operations) a kernel runs on the calling thread:
 /// handing work to rayon costs microseconds.
-pub(crate) const PARALLEL_MACS: usize = 1 << 16;
+pub(crate) const PARALLEL_MACS: usize = 1 << 18;
 
 /// Elements per parallel task of the element-wise kernels.
 pub(crate) const CHUNK: usize = 1 << 14;
