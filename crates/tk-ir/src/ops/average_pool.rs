@@ -1,8 +1,6 @@
 //! `AveragePool`: 2-D average pooling (NCHW).
 
-use ndarray::{ArrayD, IxDyn};
-
-use super::{OpDef, checked_fact, expect_f32, expect_inputs, pool::PoolGeometry};
+use super::{OpDef, checked_fact, expect_f32, expect_inputs, pool::PoolGeometry, pool::pool_2d};
 use crate::{Fact, OpError, Tensor};
 
 /// Mean over each window of [`PoolGeometry`]. Input `[N, C, H, W]` F32, output
@@ -31,30 +29,20 @@ impl OpDef for AveragePool {
     fn eval(&self, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
         let fact = checked_fact(self, inputs)?;
         let x = inputs[0].as_f32()?;
-        let (h, w) = (x.shape()[2], x.shape()[3]);
-        let rows = self.geometry.windows(0, h, fact.shape[2]);
-        let cols = self.geometry.windows(1, w, fact.shape[3]);
-        let mut out = ArrayD::<f32>::zeros(IxDyn(&fact.shape));
-        for ((n, c, oy, ox), v) in out
-            .view_mut()
-            .into_dimensionality::<ndarray::Ix4>()
-            .map_err(|e| OpError::new(e.to_string()))?
-            .indexed_iter_mut()
-        {
-            let (r, q) = (&rows[oy], &cols[ox]);
+        let out = pool_2d(&self.geometry, &x.view(), &fact.shape, |rows, cols, at| {
             let mut sum = 0.0f32;
-            for &y in &r.valid {
-                for &xx in &q.valid {
-                    sum += x[[n, c, y, xx]];
+            for &y in &rows.valid {
+                for &xx in &cols.valid {
+                    sum += at(y, xx);
                 }
             }
             let count = if self.count_include_pad {
-                r.padded_count * q.padded_count
+                rows.padded_count * cols.padded_count
             } else {
-                r.valid.len() * q.valid.len()
+                rows.valid.len() * cols.valid.len()
             };
-            *v = if count == 0 { 0.0 } else { sum / count as f32 };
-        }
+            if count == 0 { 0.0 } else { sum / count as f32 }
+        })?;
         Ok(Tensor::F32(out))
     }
 }

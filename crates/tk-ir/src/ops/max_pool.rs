@@ -1,8 +1,6 @@
 //! `MaxPool`: 2-D max pooling (NCHW).
 
-use ndarray::{ArrayD, IxDyn};
-
-use super::{OpDef, checked_fact, expect_f32, expect_inputs, pool::PoolGeometry};
+use super::{OpDef, checked_fact, expect_f32, expect_inputs, pool::PoolGeometry, pool::pool_2d};
 use crate::{Fact, OpError, Tensor};
 
 /// Maximum over each window of [`PoolGeometry`]; padded positions never win (they act as
@@ -28,24 +26,15 @@ impl OpDef for MaxPool {
     fn eval(&self, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
         let fact = checked_fact(self, inputs)?;
         let x = inputs[0].as_f32()?;
-        let (h, w) = (x.shape()[2], x.shape()[3]);
-        let rows = self.geometry.windows(0, h, fact.shape[2]);
-        let cols = self.geometry.windows(1, w, fact.shape[3]);
-        let mut out = ArrayD::<f32>::zeros(IxDyn(&fact.shape));
-        for ((n, c, oy, ox), v) in out
-            .view_mut()
-            .into_dimensionality::<ndarray::Ix4>()
-            .map_err(|e| OpError::new(e.to_string()))?
-            .indexed_iter_mut()
-        {
+        let out = pool_2d(&self.geometry, &x.view(), &fact.shape, |rows, cols, at| {
             let mut m = f32::NEG_INFINITY;
-            for &y in &rows[oy].valid {
-                for &xx in &cols[ox].valid {
-                    m = m.max(x[[n, c, y, xx]]);
+            for &y in &rows.valid {
+                for &xx in &cols.valid {
+                    m = m.max(at(y, xx));
                 }
             }
-            *v = m;
-        }
+            m
+        })?;
         Ok(Tensor::F32(out))
     }
 }

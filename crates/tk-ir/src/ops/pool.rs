@@ -1,5 +1,7 @@
 //! Window geometry shared by `MaxPool` and `AveragePool` (2-D, NCHW).
 
+use ndarray::{ArrayD, ArrayViewD, Ix4, IxDyn};
+
 use crate::{OpError, op_bail};
 
 /// Where the pooling windows of a 2-D pool lie. Window `o` along an axis covers input
@@ -125,6 +127,38 @@ impl PoolGeometry {
             })
             .collect()
     }
+}
+
+/// Evaluates a 2-D pool: for every output position `[n, c, oy, ox]` of `out_shape`, `reduce`
+/// gets the row window, the column window and `at(y, x)`, the input value of image `n` and
+/// channel `c` at an in-range position. `x` is `[N, C, H, W]`; the windows come from
+/// `geometry` (see [`PoolGeometry::windows`]).
+pub fn pool_2d(
+    geometry: &PoolGeometry,
+    x: &ArrayViewD<'_, f32>,
+    out_shape: &[usize],
+    reduce: impl Fn(&WindowAxis, &WindowAxis, &dyn Fn(usize, usize) -> f32) -> f32,
+) -> Result<ArrayD<f32>, OpError> {
+    let x = x
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| OpError::new(e.to_string()))?;
+    let &[_, _, oh, ow] = out_shape else {
+        op_bail!("pool output must be [N, C, OH, OW], got {out_shape:?}");
+    };
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let rows = geometry.windows(0, h, oh);
+    let cols = geometry.windows(1, w, ow);
+    let mut out = ArrayD::<f32>::zeros(IxDyn(out_shape));
+    for ((n, c, oy, ox), v) in out
+        .view_mut()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| OpError::new(e.to_string()))?
+        .indexed_iter_mut()
+    {
+        *v = reduce(&rows[oy], &cols[ox], &|y, xx| x[[n, c, y, xx]]);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
