@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Accuracy of every quantization stage (float, sim, clip, round, quantized) on every model,
-# printed as the markdown table of docs/accuracy.md.
+# printed as a markdown table. `cargo xtask accuracy` (xtask/src/accuracy.rs) measures the
+# same and also writes target/accuracy/report.{json,md}; prefer it.
 #
 #   cargo build --release -p tk-cli
 #   bash scripts/accuracy_table.sh                       # default options (8-bit, maxabs)

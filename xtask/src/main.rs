@@ -1,5 +1,6 @@
 //! Project automation: `cargo xtask <task>`.
 
+mod accuracy;
 mod bench;
 mod demo;
 mod fuzz;
@@ -23,6 +24,8 @@ enum Task {
     Demo(demo::Args),
     /// Accuracy, runtime, trace and proving figures, side by side with EZKL.
     Bench(bench::Args),
+    /// Accuracy of every quantization stage on every model, MRT's numbers beside ours.
+    Accuracy(accuracy::Args),
     /// Runs every cargo-fuzz target for a while (needs nightly and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
@@ -33,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(args) => demo::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::Accuracy(args) => accuracy::run(args),
     }
 }
 

@@ -23,14 +23,15 @@ pub struct QuantOptions {
     /// Activation bit width, `2..=16` (default 8).
     pub bits: u8,
     /// Weight bit width, `2..=16` (default 8); weights lie in `[-(2^(wb-1) - 1), 2^(wb-1) - 1]`.
+    /// Mixed precision may give some layers up to [`Mixed::weight_bits`].
     pub weight_bits: u8,
     /// One weight scale per output channel (default) instead of one per tensor.
     pub per_channel: bool,
     /// How activation thresholds are chosen.
     pub calibration: Calibration,
-    /// Widen the activations that lose the most until the output reaches a target SQNR
-    /// ([`crate::mixed`]); `None` (default) keeps every activation at `bits`. Needs
-    /// calibration data.
+    /// Widen the activations and weights that lose the most until the output reaches a target
+    /// SQNR ([`crate::mixed`]); `None` (default) keeps every activation at `bits` and every
+    /// weight at `weight_bits`. Needs calibration data.
     pub mixed: Option<Mixed>,
 }
 
@@ -75,6 +76,17 @@ impl QuantOptions {
                 ),
             });
         }
+        if let Some(m) = &self.mixed
+            && !(self.weight_bits <= m.weight_bits && m.weight_bits <= 16)
+        {
+            return Err(QuantError::Options {
+                option: "mixed.weight_bits",
+                reason: format!(
+                    "{} must be at least weight_bits ({}) and at most 16",
+                    m.weight_bits, self.weight_bits
+                ),
+            });
+        }
         Ok(())
     }
 }
@@ -90,6 +102,22 @@ pub struct Quantized {
     pub folded: Folded,
     /// Calibration statistics per node of the folded graph (`None` when no data was given).
     pub stats: Option<CalibrationStats>,
+    /// Weight bit width of every folded node with quantized weights (`Conv`, `Gemm`; `None`
+    /// elsewhere).
+    pub weight_bits: Vec<Option<u8>>,
+    /// What mixed precision widened (`None` without [`QuantOptions::mixed`]).
+    pub widened: Option<crate::mixed::Widened>,
+}
+
+/// What one conversion aims for, per folded node: the activation scale of every own-scale
+/// node ([`crate::scales::plan`]) and the weight bit width of every weighted layer (read by
+/// the `Conv` and `Gemm` rules only).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Targets {
+    /// Target activation scale (`None` for nodes that inherit or fix theirs).
+    pub act: Vec<Option<ActScale>>,
+    /// Weight bit width.
+    pub weight_bits: Vec<u8>,
 }
 
 /// Quantizes a float graph.
@@ -121,36 +149,54 @@ pub fn quantize(graph: &Graph, calib: &[Tensor], options: &QuantOptions) -> Quan
             options.calibration.needs_histogram(),
         )?)
     };
-    let mut targets = scales::plan(&folded, stats.as_ref(), options)?;
+    let mut targets = Targets {
+        act: scales::plan(&folded, stats.as_ref(), options)?,
+        weight_bits: vec![options.weight_bits; folded.graph.nodes().len()],
+    };
+    let mut widened = None;
     if let (Some(mixed), Some(stats)) = (&options.mixed, &stats) {
-        targets = crate::mixed::widen(&folded, calib, stats, targets, mixed, |t| {
-            let (_, act, rounded) = convert_all(&folded, options, t.to_vec())?;
-            crate::mixed::round_graph(&folded, &act, &rounded)
+        let (t, w) = crate::mixed::widen(&folded, calib, stats, targets, mixed, |t| {
+            let c = convert_all(&folded, options, t.clone())?;
+            Ok((c.act, c.rounded))
         })?;
+        targets = t;
+        widened = Some(w);
     }
-    let (model, act, rounded) = convert_all(&folded, options, targets)?;
-    let stages = stages::build(graph, &folded, &act, &rounded)?;
+    let c = convert_all(&folded, options, targets)?;
+    let stages = stages::build(graph, &folded, &c.act, &c.rounded)?;
+    if let Some(w) = &mut widened {
+        // The conversion may have narrowed weights that did not fit ([`crate::rules`]).
+        w.weights = c
+            .weight_bits
+            .iter()
+            .filter(|b| b.is_some_and(|b| b > options.weight_bits))
+            .count();
+    }
     Ok(Quantized {
-        model,
+        model: c.model,
         stages,
         folded,
         stats,
+        weight_bits: c.weight_bits,
+        widened,
     })
 }
 
-/// Output scales and rounded constants of a conversion, per folded node.
-type Converted = (
-    QModel,
-    Vec<Option<ActScale>>,
-    BTreeMap<usize, Vec<(usize, Tensor)>>,
-);
+/// A conversion: the model, and per folded node its output scale, rounded constants and
+/// weight width.
+pub(crate) struct Converted {
+    model: QModel,
+    pub act: Vec<Option<ActScale>>,
+    pub rounded: BTreeMap<usize, Vec<(usize, Tensor)>>,
+    weight_bits: Vec<Option<u8>>,
+}
 
 /// Converts every node of the folded graph towards the given target scales and validates the
 /// model.
 fn convert_all(
     folded: &Folded,
     options: &QuantOptions,
-    targets: Vec<Option<ActScale>>,
+    targets: Targets,
 ) -> QuantResult<Converted> {
     let mut cx = Converter::new(folded, options, targets);
     for node in folded.graph.nodes() {
@@ -166,11 +212,12 @@ fn convert_all(
     }
     let model = cx.finish()?;
     model.validate()?;
-    Ok((
+    Ok(Converted {
         model,
-        std::mem::take(&mut cx.act),
-        std::mem::take(&mut cx.rounded),
-    ))
+        act: std::mem::take(&mut cx.act),
+        rounded: std::mem::take(&mut cx.rounded),
+        weight_bits: std::mem::take(&mut cx.weight_bits),
+    })
 }
 
 /// An integer value produced for a float node: the id of the QNode holding it, its scale and
@@ -192,7 +239,7 @@ pub(crate) struct Converter<'a> {
     origin: &'a [usize],
     /// Options.
     pub options: &'a QuantOptions,
-    targets: Vec<Option<ActScale>>,
+    targets: Targets,
     values: Vec<Option<QValue>>,
     nodes: Vec<QNode>,
     scales: Vec<f64>,
@@ -201,10 +248,12 @@ pub(crate) struct Converter<'a> {
     /// Quantized-then-dequantized replacements of constant inputs (weights, biases) per float
     /// node: `(input position, tensor)`, used by the `Round` stage.
     pub(crate) rounded: BTreeMap<usize, Vec<(usize, Tensor)>>,
+    /// Weight width each weighted layer was quantized with.
+    weight_bits: Vec<Option<u8>>,
 }
 
 impl<'a> Converter<'a> {
-    fn new(folded: &'a Folded, options: &'a QuantOptions, targets: Vec<Option<ActScale>>) -> Self {
+    fn new(folded: &'a Folded, options: &'a QuantOptions, targets: Targets) -> Self {
         let n = folded.graph.nodes().len();
         Converter {
             graph: &folded.graph,
@@ -216,14 +265,25 @@ impl<'a> Converter<'a> {
             scales: Vec::new(),
             act: vec![None; n],
             rounded: BTreeMap::new(),
+            weight_bits: vec![None; n],
         }
     }
 
     /// The target scale of an own-scale node.
     pub fn target(&self, node: &Node) -> QuantResult<ActScale> {
-        self.targets[node.id].ok_or_else(|| QuantError::Calibration {
+        self.targets.act[node.id].ok_or_else(|| QuantError::Calibration {
             reason: format!("node {:?} has no target scale", node.name),
         })
+    }
+
+    /// The target weight bit width of a weighted layer.
+    pub fn weight_bits(&self, node: &Node) -> u8 {
+        self.targets.weight_bits[node.id]
+    }
+
+    /// Records the weight bit width `node` was quantized with.
+    pub fn record_weight_bits(&mut self, node: &Node, bits: u8) {
+        self.weight_bits[node.id] = Some(bits);
     }
 
     /// The float constant feeding input `k` of `node`, if that input is a constant.

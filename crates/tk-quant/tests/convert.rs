@@ -457,3 +457,74 @@ fn mixed_precision_widens_the_noisiest_activations() {
     };
     assert!(tk_quant::quantize(&g, &[calib], &bad).is_err());
 }
+
+/// With 4-bit weights the weight rounding dominates: mixed precision widens the weights of the
+/// noisiest layers to `Mixed::weight_bits`, the integer weights of exactly those layers use
+/// the wider range, the model validates and gets closer to float; with
+/// `Mixed::weight_bits == weight_bits` no weight is widened.
+#[test]
+fn mixed_precision_widens_the_weights_of_noisy_layers() {
+    let mut r = rng(10);
+    let mut g = Graph::new();
+    let x = g.add_input("x", Fact::f32([1, 2, 6, 6])).unwrap();
+    let c1 = conv(&mut g, &mut r, x, 2, 8, "conv1");
+    let a1 = g.add_node("relu1", Relu.into(), &[c1]).unwrap();
+    let c2 = conv(&mut g, &mut r, a1, 8, 8, "conv2");
+    let a2 = g.add_node("relu2", Relu.into(), &[c2]).unwrap();
+    let c3 = conv(&mut g, &mut r, a2, 8, 3, "conv3");
+    g.add_output("y", c3).unwrap();
+    let base = QuantOptions {
+        weight_bits: 4,
+        ..QuantOptions::default()
+    };
+    let (plain, plain_cmp) = compare(&g, &[1, 2, 6, 6], 1.0, &base, 91);
+    assert!(plain.widened.is_none());
+    let opts = QuantOptions {
+        mixed: Some(tk_quant::Mixed {
+            weight_bits: 12,
+            target_db: plain_cmp.sqnr() + 12.0,
+            ..tk_quant::Mixed::default()
+        }),
+        ..base.clone()
+    };
+    let (mixed, mixed_cmp) = compare(&g, &[1, 2, 6, 6], 1.0, &opts, 91);
+    let report = mixed.widened.clone().expect("a mixed-precision report");
+    assert_eq!(report.weight_candidates, 3);
+    assert!(report.weights > 0, "no weights widened: {report:?}");
+    let mut wide = 0;
+    for (id, bits) in mixed.weight_bits.iter().enumerate() {
+        let Some(bits) = *bits else { continue };
+        let name = &mixed.folded.graph.nodes()[id].name;
+        let qnode = mixed.model.graph.nodes.iter().find(|n| &n.name == name);
+        let Some(tk_quant::ops::QOp::Conv(conv)) = qnode.map(|n| &n.op) else {
+            panic!("no integer Conv for {name}")
+        };
+        let max = conv.weight.data.iter().map(|w| w.abs()).max().unwrap();
+        // Per-channel max-abs scales put the largest weight of every channel at the top of the
+        // grid: 7 for 4 bits, 2047 for 12.
+        assert_eq!(max, (1 << (bits - 1)) - 1, "{name} at {bits} bits");
+        if bits == 12 {
+            wide += 1;
+        } else {
+            assert_eq!(bits, 4, "{name}");
+        }
+    }
+    assert_eq!(wide, report.weights);
+    assert!(
+        mixed_cmp.sqnr() > plain_cmp.sqnr() + 6.0,
+        "mixed {:.1} dB vs plain {:.1} dB",
+        mixed_cmp.sqnr(),
+        plain_cmp.sqnr()
+    );
+    let narrow = QuantOptions {
+        mixed: Some(tk_quant::Mixed {
+            weight_bits: 4,
+            target_db: plain_cmp.sqnr() + 12.0,
+            ..tk_quant::Mixed::default()
+        }),
+        ..base
+    };
+    let (q, _) = compare(&g, &[1, 2, 6, 6], 1.0, &narrow, 91);
+    assert_eq!(q.widened.unwrap().weights, 0);
+    assert!(q.weight_bits.iter().flatten().all(|&b| b == 4));
+}

@@ -17,9 +17,14 @@ pub(super) struct Layer {
     pub requant: Requant,
 }
 
-/// Quantizes `w` (output channels on axis 0) and `b` for input `x` and output `out`, checks
-/// the bias fits 32 bits and the worst-case accumulator stays below `2^40`, and records the
-/// rounded weights (inputs 1 and 2 of `node`) for the `Round` stage.
+/// Quantizes `w` (output channels on axis 0) and `b` for input `x` and output `out` at the
+/// node's weight width ([`Converter::weight_bits`]), checks the bias fits 32 bits and the
+/// worst-case accumulator stays below `2^40`, and records the rounded weights (inputs 1 and 2
+/// of `node`) for the `Round` stage.
+///
+/// A node widened beyond `QuantOptions::weight_bits` by mixed precision whose bias or
+/// accumulator would not fit gets the widest width that fits, one bit narrower at a time;
+/// at the base width such an overflow is an error.
 pub(super) fn quantize_layer(
     cx: &mut Converter,
     node: &Node,
@@ -28,7 +33,31 @@ pub(super) fn quantize_layer(
     b: &ArrayD<f32>,
     out: ActScale,
 ) -> QuantResult<Layer> {
-    let qmax = (1i32 << (cx.options.weight_bits - 1)) - 1;
+    let base = cx.options.weight_bits;
+    let mut bits = cx.weight_bits(node).max(base);
+    let (layer, rounded_w, rounded_b) = loop {
+        match quantize_at(cx, node, x, w, b, out, bits) {
+            Err(QuantError::Overflow { .. }) if bits > base => bits -= 1,
+            result => break result?,
+        }
+    };
+    cx.record_weight_bits(node, bits);
+    cx.record_rounded(node, 1, Tensor::from_f32(w.shape(), rounded_w)?);
+    cx.record_rounded(node, 2, Tensor::from_f32(b.shape(), rounded_b)?);
+    Ok(layer)
+}
+
+/// [`quantize_layer`] at `bits`-bit weights; also returns the dequantized weights and biases.
+fn quantize_at(
+    cx: &Converter,
+    node: &Node,
+    x: QValue,
+    w: &ArrayD<f32>,
+    b: &ArrayD<f32>,
+    out: ActScale,
+    bits: u8,
+) -> QuantResult<(Layer, Vec<f32>, Vec<f32>)> {
+    let qmax = (1i32 << (bits - 1)) - 1;
     let channels = w.shape()[0];
     let maxes: Vec<f64> = w
         .axis_iter(Axis(0))
@@ -98,14 +127,13 @@ pub(super) fn quantize_layer(
         .enumerate()
         .map(|(c, &q)| (f64::from(q) * x.scale * sw[c]) as f32)
         .collect();
-    cx.record_rounded(node, 1, Tensor::from_f32(w.shape(), rounded_w)?);
-    cx.record_rounded(node, 2, Tensor::from_f32(b.shape(), rounded_b)?);
-    Ok(Layer {
+    let layer = Layer {
         weight: QTensor {
             shape: w.shape().to_vec(),
             data,
         },
         bias,
         requant,
-    })
+    };
+    Ok((layer, rounded_w, rounded_b))
 }
