@@ -182,10 +182,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(p) => p.clone(),
         None => {
             crate::sh("cargo", &["build", "--release", "--quiet", "-p", "tk-cli"])?;
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"))
-                .join("release/tk")
+            crate::cargo_target_dir().join("release/tk")
         }
     };
     let flags: Vec<String> = args.flags.split_whitespace().map(String::from).collect();

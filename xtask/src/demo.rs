@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
     let out = root.join("target/demo");
     std::fs::create_dir_all(&out)?;
     crate::sh("cargo", &["build", "--release", "--quiet", "-p", "tk-cli"])?;
-    let tk = root.join("target/release/tk");
+    let tk = crate::cargo_target_dir().join("release/tk");
     let path = |name: &str| out.join(name).display().to_string();
     let mut timings = Vec::new();
     let mut step = |name: &str, rest: &[&str]| -> Result<()> {

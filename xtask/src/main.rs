@@ -49,6 +49,13 @@ pub fn workspace_root() -> std::path::PathBuf {
         .unwrap_or(manifest)
 }
 
+/// Cargo's build directory: `CARGO_TARGET_DIR` when set, else `target/` of the workspace.
+pub fn cargo_target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// Runs a command in the workspace root, failing with its description if it fails.
 pub fn sh(program: &str, args: &[&str]) -> anyhow::Result<()> {
     use anyhow::Context;

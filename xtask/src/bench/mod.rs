@@ -85,9 +85,7 @@ pub fn run(args: Args) -> Result<()> {
         None => root.join("target/bench").join(machine::timestamp()),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::cargo_target_dir();
     let (tk, profile) = if args.dev_build {
         crate::sh("cargo", &["build", "--quiet", "-p", "tk-cli"])?;
         (target.join("debug/tk"), "dev")
