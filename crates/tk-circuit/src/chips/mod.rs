@@ -38,7 +38,8 @@ pub mod requant;
 pub mod softmax;
 pub mod wiring;
 
-use halo2_axiom::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed};
+use halo2_axiom::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
+use halo2_axiom::poly::Rotation;
 
 use crate::field::{Fr, pow2};
 pub use range::{RangeChip, RangeCollector, RangeConfig};
@@ -112,4 +113,65 @@ pub fn recompose(limbs: &[Expression<Fr>], r: u32) -> Expression<Fr> {
         .fold(Expression::Constant(Fr::zero()), |acc, (i, limb)| {
             acc + limb.clone() * Expression::Constant(pow2(r * i as u32))
         })
+}
+
+/// The cells of one slot of the [`MainColumns`] on a gate's current row: advice `a[base + i]`,
+/// fixed `f[base + i]`, and groups of range limbs read left to right from a first offset.
+pub struct SlotQuery<'a> {
+    main: &'a MainColumns,
+    base: usize,
+    next_limb: usize,
+    bits: u32,
+}
+
+impl<'a> SlotQuery<'a> {
+    /// The slot starting at column `base`, its limbs (of `bits` bits) from offset `first_limb`.
+    pub fn new(main: &'a MainColumns, base: usize, first_limb: usize, bits: u32) -> Self {
+        SlotQuery {
+            main,
+            base,
+            next_limb: first_limb,
+            bits,
+        }
+    }
+
+    /// Advice cell `i` of the slot.
+    pub fn advice(&self, m: &mut VirtualCells<'_, Fr>, i: usize) -> Expression<Fr> {
+        m.query_advice(self.main.a[self.base + i], Rotation::cur())
+    }
+
+    /// Fixed cell `i` of the slot.
+    pub fn fixed(&self, m: &mut VirtualCells<'_, Fr>, i: usize) -> Expression<Fr> {
+        m.query_fixed(self.main.f[self.base + i], Rotation::cur())
+    }
+
+    /// The next `n` limbs, recomposed ([`recompose`]).
+    pub fn limbs(&mut self, m: &mut VirtualCells<'_, Fr>, n: usize) -> Expression<Fr> {
+        let limbs: Vec<_> = (self.next_limb..self.next_limb + n)
+            .map(|i| self.advice(m, i))
+            .collect();
+        self.next_limb += n;
+        recompose(&limbs, self.bits)
+    }
+}
+
+/// A gate's constraints as halo2 wants them: each polynomial behind the selector `sel` and
+/// behind its constraint-mutation switch `"{chip}: {constraint}"` ([`crate::mutation`]), named
+/// by `names`.
+pub fn named_constraints<const N: usize>(
+    chip: &str,
+    names: &[String; N],
+    constraints: [&str; N],
+    polys: [Expression<Fr>; N],
+    sel: &Expression<Fr>,
+) -> Vec<(String, Expression<Fr>)> {
+    names
+        .iter()
+        .zip(constraints)
+        .zip(polys)
+        .map(|((name, constraint), p)| {
+            let p = crate::mutation::constraint(&format!("{chip}: {constraint}"), p);
+            (name.clone(), sel.clone() * p)
+        })
+        .collect()
 }

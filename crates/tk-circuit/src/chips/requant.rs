@@ -35,13 +35,12 @@
 
 use halo2_axiom::circuit::{Cell, Layouter, Value};
 use halo2_axiom::plonk::{ConstraintSystem, Error, Expression, Selector};
-use halo2_axiom::poly::Rotation;
 use serde::{Deserialize, Serialize};
 
 use super::range::RangeCollector;
-use super::{MainColumns, decompose, limb_tags, recompose};
+use super::{MainColumns, SlotQuery, decompose, limb_tags, named_constraints};
 use crate::field::{Fr, bit_len, fe, pow2};
-use crate::mutation::{constraint, enabled};
+use crate::mutation::enabled;
 
 /// Limb counts of a requant slot, fixed per circuit (maxima over the model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,34 +284,14 @@ impl RequantConfig {
                 format!("requant slot {k}: y = clamp(round_shift(v, s), lo, hi)"),
                 |m| {
                     let sel = m.query_selector(q);
-                    let a = |m: &mut halo2_axiom::plonk::VirtualCells<'_, Fr>, i: usize| {
-                        m.query_advice(main.a[base + i], Rotation::cur())
-                    };
-                    let f = |m: &mut halo2_axiom::plonk::VirtualCells<'_, Fr>, i: usize| {
-                        m.query_fixed(main.f[base + i], Rotation::cur())
-                    };
-                    let (u1, u2, qv, y, b_lo, b_hi) =
-                        (a(m, 0), a(m, 1), a(m, 2), a(m, 3), a(m, 4), a(m, 5));
-                    let (m1, m2, m3, h, p, lo, hi, d2_on) = (
-                        f(m, 0),
-                        f(m, 1),
-                        f(m, 2),
-                        f(m, 3),
-                        f(m, 4),
-                        f(m, 5),
-                        f(m, 6),
-                        f(m, 7),
-                    );
-                    let mut off = 6;
-                    let mut take = |m: &mut halo2_axiom::plonk::VirtualCells<'_, Fr>, n: usize| {
-                        let limbs: Vec<_> = (off..off + n).map(|i| a(m, i)).collect();
-                        off += n;
-                        recompose(&limbs, bits)
-                    };
-                    let r = take(m, shape.n_r);
-                    let t = take(m, shape.n_t);
-                    let d1 = take(m, shape.n_d);
-                    let d2 = take(m, shape.n_d);
+                    let mut slot = SlotQuery::new(main, base, 6, bits);
+                    let [u1, u2, qv, y, b_lo, b_hi] = std::array::from_fn(|i| slot.advice(m, i));
+                    let [m1, m2, m3, h, p, lo, hi, d2_on] =
+                        std::array::from_fn(|i| slot.fixed(m, i));
+                    let r = slot.limbs(m, shape.n_r);
+                    let t = slot.limbs(m, shape.n_t);
+                    let d1 = slot.limbs(m, shape.n_d);
+                    let d2 = slot.limbs(m, shape.n_d);
                     let one = Expression::Constant(fe(1));
                     let polys = [
                         m1 * u1.clone() + m2 * u2.clone() + m3 * u1.clone() * u2 + h
@@ -328,15 +307,7 @@ impl RequantConfig {
                         d1 - (y.clone() - lo),
                         d2_on * (d2 - (hi - y)),
                     ];
-                    names
-                        .iter()
-                        .zip(CONSTRAINTS)
-                        .zip(polys)
-                        .map(|((n, family), p)| {
-                            let p = constraint(&format!("requant: {family}"), p);
-                            (n.clone(), sel.clone() * p)
-                        })
-                        .collect::<Vec<_>>()
+                    named_constraints("requant", &names, CONSTRAINTS, polys, &sel)
                 },
             );
         }

@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 use super::lut::{LutConfig, LutTable};
 use super::range::RangeCollector;
 use super::requant::limbs_or_raw;
-use super::{MainColumns, limb_tags, recompose};
+use super::{MainColumns, SlotQuery, limb_tags, named_constraints};
 use crate::field::{Fr, bit_len, fe, pow2};
 use crate::mutation::{constraint, enabled};
 
@@ -359,19 +359,14 @@ impl SoftmaxConfig {
                 format!("softmax slot {k}: y = min(div_round(e*2^F, S), hi)"),
                 |m| {
                     let sel = m.query_selector(q);
+                    let mut slot = SlotQuery::new(main, base, HEAD, bits);
                     let [x, mx, p_prev, p, s_prev, s, e, sum, qv, y, b] =
-                        std::array::from_fn(|i| a(m, i));
-                    let (first, hi, one_f) = (f(m, 1), f(m, 2), f(m, 3));
-                    let mut off = HEAD;
-                    let mut take = |m: &mut VirtualCells<'_, Fr>, n: usize| {
-                        let limbs: Vec<_> = (off..off + n).map(|i| a(m, i)).collect();
-                        off += n;
-                        recompose(&limbs, bits)
-                    };
-                    let y_limbs = take(m, shape.n_y);
-                    let t = take(m, shape.n_t);
-                    let r = take(m, shape.n_r);
-                    let r2 = take(m, shape.n_r);
+                        std::array::from_fn(|i| slot.advice(m, i));
+                    let (first, hi, one_f) = (slot.fixed(m, 1), slot.fixed(m, 2), slot.fixed(m, 3));
+                    let y_limbs = slot.limbs(m, shape.n_y);
+                    let t = slot.limbs(m, shape.n_t);
+                    let r = slot.limbs(m, shape.n_r);
+                    let r2 = slot.limbs(m, shape.n_r);
                     let one = Expression::Constant(fe(1));
                     let two = Expression::Constant(fe(2));
                     let polys = [
@@ -388,15 +383,7 @@ impl SoftmaxConfig {
                             - (one - b) * (hi - qv),
                         y - y_limbs,
                     ];
-                    names
-                        .iter()
-                        .zip(CONSTRAINTS)
-                        .zip(polys)
-                        .map(|((n, family), p)| {
-                            let family = format!("softmax: {family}");
-                            (n.clone(), sel.clone() * constraint(&family, p))
-                        })
-                        .collect::<Vec<_>>()
+                    named_constraints("softmax", &names, CONSTRAINTS, polys, &sel)
                 },
             );
         }
