@@ -62,23 +62,16 @@ fn mrt(name: &str) -> &'static str {
     }
 }
 
-/// Every model, in table order.
-const ALL: [&str; 14] = [
-    "digits_mlp",
-    "digits_cnn",
-    "lenet5_mnist",
-    "fashion_cnn",
-    "resnet18",
-    "mobilenet_v2",
-    "mobilenet_v3_small",
-    "squeezenet1_0",
-    "shufflenet_v2_x0_5",
-    "densenet121",
-    "alexnet",
-    "vgg11",
-    "yolov3_darknet53_416",
-    "ssd_resnet50_512",
-];
+/// Every model, in table order: our trained models, the torchvision zoo, the detectors.
+fn all_models() -> Vec<&'static str> {
+    let trained = ["digits_mlp", "digits_cnn", "lenet5_mnist", "fashion_cnn"];
+    let detectors = ["yolov3_darknet53_416", "ssd_resnet50_512"];
+    trained
+        .into_iter()
+        .chain(crate::bench::TORCHVISION_ZOO)
+        .chain(detectors)
+        .collect()
+}
 
 const STAGES: [&str; 5] = ["float", "sim", "clip", "round", "quantized"];
 
@@ -155,18 +148,19 @@ fn hint(name: &str) -> &'static str {
 
 /// Runs `cargo xtask accuracy`.
 pub fn run(args: Args) -> Result<()> {
+    let all = all_models();
     if args.list {
-        for name in ALL {
+        for name in &all {
             println!("{name}");
         }
         return Ok(());
     }
     let root = crate::workspace_root();
     let models: Vec<String> = if args.models.is_empty() {
-        ALL.iter().map(|s| s.to_string()).collect()
+        all.iter().map(|s| s.to_string()).collect()
     } else {
         for m in &args.models {
-            if !ALL.contains(&m.as_str()) {
+            if !all.contains(&m.as_str()) {
                 bail!("unknown model {m:?} (see --list)");
             }
         }

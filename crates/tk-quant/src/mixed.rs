@@ -237,11 +237,22 @@ fn has_weights(g: &Graph, i: usize) -> bool {
     matches!(g.nodes()[i].op, Op::Conv(_) | Op::Gemm(_))
 }
 
+/// Node ids of the folded graph `g` by name.
+fn ids_by_name(g: &Graph) -> BTreeMap<&str, usize> {
+    g.nodes().iter().map(|n| (n.name.as_str(), n.id)).collect()
+}
+
+/// The folded node that a round-stage node named `NAME/fake_quant` quantizes (`None` for any
+/// other node).
+fn fake_quant_source(name: &str, by_name: &BTreeMap<&str, usize>) -> Option<usize> {
+    name.strip_suffix("/fake_quant")
+        .and_then(|n| by_name.get(n).copied())
+}
+
 /// Runs the folded graph `g` and its round-stage graph `round` on `samples` and compares every
 /// activation.
 pub fn measure(g: &Graph, round: &Graph, samples: &[Vec<Tensor>]) -> QuantResult<Measured> {
-    let by_name: BTreeMap<&str, usize> =
-        g.nodes().iter().map(|n| (n.name.as_str(), n.id)).collect();
+    let by_name = ids_by_name(g);
     let mut signal = vec![0f64; g.nodes().len()];
     let mut noise = vec![0f64; g.nodes().len()];
     let mut seen = vec![false; g.nodes().len()];
@@ -255,11 +266,7 @@ pub fn measure(g: &Graph, round: &Graph, samples: &[Vec<Tensor>]) -> QuantResult
             }
         })?;
         tk_ir::eval::eval_observed(round, x, |node, value| {
-            let Some(id) = node
-                .name
-                .strip_suffix("/fake_quant")
-                .and_then(|n| by_name.get(n).copied())
-            else {
+            let Some(id) = fake_quant_source(&node.name, &by_name) else {
                 return;
             };
             if let (Tensor::F32(a), Some(r)) = (value, &reference[id])
@@ -305,8 +312,7 @@ fn measure_sources(
     samples: &[Vec<Tensor>],
 ) -> QuantResult<Sources> {
     let n = g.nodes().len();
-    let by_name: BTreeMap<&str, usize> =
-        g.nodes().iter().map(|n| (n.name.as_str(), n.id)).collect();
+    let by_name = ids_by_name(g);
     let mut signal = vec![0f64; n];
     let mut noise = vec![0f64; n];
     let mut noise_act = vec![0f64; n];
@@ -341,11 +347,7 @@ fn measure_sources(
             return Err(e);
         }
         tk_ir::eval::eval_observed(round, x, |node, value| {
-            let Some(id) = node
-                .name
-                .strip_suffix("/fake_quant")
-                .and_then(|n| by_name.get(n).copied())
-            else {
+            let Some(id) = fake_quant_source(&node.name, &by_name) else {
                 return;
             };
             if let Some(r) = &reference[id] {

@@ -11,6 +11,8 @@ mod plot;
 mod report;
 mod steps;
 
+pub use models::TORCHVISION_ZOO;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};

@@ -2,6 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
+/// The torchvision architectures of the MRT list, exported (random weights) to `target/zoo/`
+/// by `scripts/export_torchvision.py`.
+pub const TORCHVISION_ZOO: [&str; 8] = [
+    "resnet18",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "squeezenet1_0",
+    "shufflenet_v2_x0_5",
+    "densenet121",
+    "alexnet",
+    "vgg11",
+];
+
 /// One benchmark model and its data files.
 #[derive(Debug, Clone)]
 pub struct BenchModel {
@@ -106,16 +119,7 @@ pub fn catalog(root: &Path) -> Vec<BenchModel> {
         ));
     }
     let zoo = root.join("target/zoo");
-    for name in [
-        "resnet18",
-        "mobilenet_v2",
-        "mobilenet_v3_small",
-        "squeezenet1_0",
-        "shufflenet_v2_x0_5",
-        "densenet121",
-        "alexnet",
-        "vgg11",
-    ] {
+    for name in TORCHVISION_ZOO {
         out.push(BenchModel {
             name: name.into(),
             onnx: zoo.join(format!("{name}.onnx")),
