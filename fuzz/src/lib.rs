@@ -195,6 +195,7 @@ pub fn tiny() -> &'static ProofContext {
             k: circuit.k(),
             inputs: values.inputs(&model),
             outputs: values.outputs(&model),
+            commitments: Vec::new(),
             proof,
         };
         dump_seed("tiny.tkq", &tkq);

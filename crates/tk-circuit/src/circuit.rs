@@ -12,11 +12,18 @@
 //! The range lanes occupy their own columns from row 0; the range and lut tables their own
 //! fixed columns. An op's inputs are always copies of the producing op's output cells.
 //!
+//! 4. committed inputs, then committed outputs: their [`pack`](crate::chips::pack) slots.
+//!
+//! The Poseidon lanes of committed tensors occupy their own columns from row 0, one band of
+//! chunks after another in commitment order.
+//!
 //! # Public instance
 //! One instance column: the model inputs (in `graph.inputs` order, each flattened
-//! row-major), then the model outputs (in `graph.outputs` order, flattened). The verifier must
-//! check that public inputs lie in their nodes' ranges (see [`public_instance`]); the circuit
-//! relies on it as it relies on every producer's range.
+//! row-major), then the model outputs (in `graph.outputs` order, flattened). A committed input
+//! or output ([`PlanOptions::commit`]) takes the rows of its digests ([`crate::commit`])
+//! instead of its values. The verifier must check that public inputs lie in their nodes'
+//! ranges (see [`public_instance`]); the circuit relies on it as it relies on every producer's
+//! range. Committed inputs are range-checked in the circuit.
 
 use std::collections::BTreeMap;
 
@@ -29,13 +36,15 @@ use crate::chips::constant::{ConstChip, ConstConfig};
 use crate::chips::dot::{DotAssign, DotChip, DotConfig};
 use crate::chips::lut::{LutAssign, LutChip, LutConfig, LutTable};
 use crate::chips::max_pool::{MaxPoolAssign, MaxPoolChip, MaxPoolConfig};
+use crate::chips::pack::{PackChip, PackConfig};
+use crate::chips::poseidon::{ChunkCells, PoseidonChip, PoseidonConfig, bands};
 use crate::chips::requant::{RequantAssign, RequantChip, RequantConfig};
 use crate::chips::softmax::{SoftmaxAssign, SoftmaxChip, SoftmaxConfig};
 use crate::chips::{MainColumns, RangeChip, RangeCollector, RangeConfig};
 use crate::error::CircuitError;
 use crate::field::{Fr, fe};
 use crate::jobs::{OpCircuit, OpKind, Operand};
-use crate::lower::{Lowered, lower, volume};
+use crate::lower::{CommitJob, Lowered, lower, volume};
 use crate::mutation::enabled;
 use crate::plan::{CircuitParams, PlanOptions, PlanReport};
 use crate::witness::{OpWitness, check_witnesses, fill_witness, index_witnesses};
@@ -59,6 +68,10 @@ pub struct ModelConfig {
     pub softmax: Option<SoftmaxConfig>,
     /// Constants.
     pub constant: ConstConfig,
+    /// Packing of committed tensors, when the circuit commits to any.
+    pub pack: Option<PackConfig>,
+    /// Poseidon lanes of committed tensors.
+    pub poseidon: Option<PoseidonConfig>,
     /// Public inputs and outputs.
     pub instance: Column<Instance>,
 }
@@ -70,9 +83,20 @@ pub struct ModelCircuit {
     ops: Vec<OpCircuit>,
     luts: Vec<LutTable>,
     outputs: Vec<(usize, usize)>,
+    commits: Vec<(CommitJob, Vec<i64>)>,
     instance: Vec<Fr>,
     lane_overrides: BTreeMap<usize, Fr>,
+    commit_overrides: CommitOverrides,
     regions: Vec<RegionRows>,
+}
+
+/// Values written instead of the honest ones into commitment cells (adversarial tests only).
+#[derive(Debug, Clone, Default)]
+pub struct CommitOverrides {
+    /// `(pack slot index over all committed tensors, cell 0..16)` to value.
+    pub pack: BTreeMap<(usize, usize), Fr>,
+    /// `(row, lane, column 0..6)` of the Poseidon lanes to value.
+    pub hash: BTreeMap<(usize, usize, usize), Fr>,
 }
 
 /// Rows of one region of the main columns.
@@ -113,7 +137,11 @@ fn dot_rows(dots: &[crate::jobs::DotJob], p: &CircuitParams) -> (usize, bool) {
 }
 
 /// The regions of the main columns, in layout order (the arithmetic `synthesize` follows).
-fn main_regions(ops: &[OpCircuit], p: &CircuitParams) -> Vec<RegionRows> {
+fn main_regions(
+    ops: &[OpCircuit],
+    commits: &[(CommitJob, Vec<i64>)],
+    p: &CircuitParams,
+) -> Vec<RegionRows> {
     let width = p.width;
     let rq_slots = p.requant.map_or(1, |s| width / s.width());
     let mut out = Vec::new();
@@ -191,6 +219,15 @@ fn main_regions(ops: &[OpCircuit], p: &CircuitParams) -> Vec<RegionRows> {
             | OpKind::FoldedClip { .. } => {}
         }
     }
+    for (job, values) in commits {
+        let slots = (width / crate::chips::pack::SLOT_WIDTH).max(1);
+        let elements = crate::commit::element_count(values.len());
+        push(
+            format!("node {}: pack", job.node),
+            elements.div_ceil(slots),
+            &mut row,
+        );
+    }
     out
 }
 
@@ -250,7 +287,8 @@ impl ModelCircuit {
             luts,
             demand,
             outputs,
-        } = lower(model)?;
+            commits,
+        } = lower(model, &options.commit)?;
         let wits = index_witnesses(model, witnesses)?;
         if check {
             check_witnesses(model, &ops, &luts, &wits)?;
@@ -267,17 +305,43 @@ impl ModelCircuit {
                 instance_offset,
                 witness,
             } = &op.kind
+                && let Some(offset) = *instance_offset
             {
-                instance[*instance_offset..*instance_offset + witness.len()]
-                    .copy_from_slice(witness);
+                let rows = instance
+                    .get_mut(offset..offset + witness.len())
+                    .ok_or_else(|| CircuitError::Internal("input outside the instance".into()))?;
+                rows.copy_from_slice(witness);
             }
+        }
+        let commits: Vec<(CommitJob, Vec<i64>)> = commits
+            .into_iter()
+            .map(|job| {
+                let values = wits[job.node]
+                    .output
+                    .data
+                    .iter()
+                    .map(|&v| v.into())
+                    .collect();
+                (job, values)
+            })
+            .collect();
+        for (job, values) in &commits {
+            let data: Vec<i32> = wits[job.node].output.data.clone();
+            let digests =
+                crate::commit::commit(&data).map_err(|e| CircuitError::InvalidWitness {
+                    node: job.node,
+                    reason: format!("cannot commit: {e}"),
+                })?;
+            debug_assert_eq!(digests.len(), crate::commit::digest_count(values.len()));
+            instance[job.instance_offset..job.instance_offset + digests.len()]
+                .copy_from_slice(&digests);
         }
         for &(node, offset) in &outputs {
             for (i, &v) in wits[node].output.data.iter().enumerate() {
                 instance[offset + i] = fe(v.into());
             }
         }
-        let regions = main_regions(&ops, &report.params);
+        let regions = main_regions(&ops, &commits, &report.params);
         let end = regions.last().map_or(0, |r| r.rows.end);
         if end != report.main_rows {
             return Err(CircuitError::Internal(format!(
@@ -290,8 +354,10 @@ impl ModelCircuit {
             ops,
             luts,
             outputs,
+            commits,
             instance,
             lane_overrides: BTreeMap::new(),
+            commit_overrides: CommitOverrides::default(),
             regions,
         })
     }
@@ -338,6 +404,11 @@ impl ModelCircuit {
         self.lane_overrides.insert(index, value);
     }
 
+    /// Writes other values into commitment cells (adversarial tests only).
+    pub fn tamper_commitment(&mut self, overrides: CommitOverrides) {
+        self.commit_overrides = overrides;
+    }
+
     /// Runs halo2's `MockProver` on the circuit with its own public instance; call `verify()`
     /// on the result to list unsatisfied constraints. (halo2-axiom's `verify_par` reports
     /// every advice cell of a gate as unassigned, and its failure locations name a region only
@@ -350,6 +421,93 @@ impl ModelCircuit {
     /// Runs halo2's `MockProver` with the public instance `instance`.
     pub fn mock_prover_with(&self, instance: Vec<Fr>) -> Result<MockProver<Fr>, CircuitError> {
         Ok(MockProver::run(self.k(), self, vec![instance])?)
+    }
+}
+
+impl ModelCircuit {
+    /// Main rows of the pack slots.
+    fn commit_rows(&self, config: &ModelConfig) -> usize {
+        config.pack.as_ref().map_or(0, |pack| {
+            self.commits
+                .iter()
+                .map(|(_, v)| pack.rows(crate::commit::element_count(v.len())))
+                .sum()
+        })
+    }
+
+    /// Packs every committed tensor from main row `row`, hashes its chunks in the Poseidon
+    /// lanes and binds the digests to the instance.
+    fn assign_commitments(
+        &self,
+        config: &ModelConfig,
+        layouter: &mut impl Layouter<Fr>,
+        cells: &[Vec<Cell>],
+        zero: Cell,
+        mut row: usize,
+    ) -> Result<(), Error> {
+        if self.commits.is_empty() {
+            return Ok(());
+        }
+        let (Some(pack), Some(poseidon)) = (&config.pack, &config.poseidon) else {
+            return Err(Error::Synthesis);
+        };
+        let pack_chip = PackChip::construct(pack.clone());
+        let hash_chip = PoseidonChip::construct(poseidon.clone());
+        // Every chunk of every committed tensor, with the instance row of its digest.
+        let mut chunks: Vec<(usize, ChunkCells)> = Vec::new();
+        let mut instance_rows = Vec::new();
+        let mut slot_base = 0;
+        for (job, values) in &self.commits {
+            let node_cells = cells.get(job.node).ok_or(Error::Synthesis)?;
+            if node_cells.len() != values.len() {
+                return Err(Error::Synthesis);
+            }
+            let pairs: Vec<(Cell, i64)> = node_cells.iter().copied().zip(values.clone()).collect();
+            let groups: Vec<Vec<(Cell, i64)>> = pairs
+                .chunks(crate::commit::VALUES_PER_ELEMENT)
+                .map(<[_]>::to_vec)
+                .collect();
+            let name = format!("node {}: pack", job.node);
+            let first = slot_base;
+            let elements = pack_chip.assign(
+                layouter,
+                &name,
+                row,
+                &groups,
+                zero,
+                (first, &self.commit_overrides.pack),
+            )?;
+            slot_base += elements.len();
+            row += pack.rows(elements.len());
+            let chunk = crate::commit::chunk_len(elements.len());
+            let padded = 2 * crate::commit::permutations(chunk);
+            for (j, c) in elements.chunks(chunk).enumerate() {
+                let mut c = c.to_vec();
+                c.resize(padded, (zero, Fr::zero()));
+                chunks.push((chunk, c));
+                instance_rows.push(job.instance_offset + j);
+            }
+        }
+        let lens: Vec<usize> = chunks.iter().map(|c| c.0).collect();
+        let mut hash_row = 0;
+        let mut digests = Vec::with_capacity(chunks.len());
+        for (items, rows) in bands(&lens, poseidon.lanes.len()) {
+            let name = format!("poseidon band at row {hash_row}");
+            digests.extend(hash_chip.assign_band(
+                layouter,
+                &name,
+                hash_row,
+                &chunks[items],
+                &self.commit_overrides.hash,
+            )?);
+            hash_row += rows;
+        }
+        if enabled("circuit: commitment digest copy") {
+            for (cell, r) in digests.into_iter().zip(instance_rows) {
+                layouter.constrain_instance(cell, config.instance, r);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -369,7 +527,7 @@ impl Circuit<Fr> for ModelCircuit {
 
     fn configure_with_params(meta: &mut ConstraintSystem<Fr>, p: CircuitParams) -> ModelConfig {
         let main = MainColumns::configure(meta, p.width);
-        let range = RangeConfig::configure(meta, p.lanes, p.range_bits);
+        let range = RangeConfig::configure(meta, p.lanes, p.range_bits, p.signed_range());
         let dot = DotConfig::configure(meta, &main, p.dot_pack);
         let requant = p
             .requant
@@ -386,6 +544,14 @@ impl Circuit<Fr> for ModelCircuit {
             .zip(lut.as_ref())
             .map(|(s, lut)| SoftmaxConfig::configure(meta, &main, s, p.range_bits, lut));
         let constant = ConstConfig::configure(meta, &main);
+        let pack = p
+            .commit
+            .as_ref()
+            .map(|_| PackConfig::configure(meta, &main));
+        let poseidon = p
+            .commit
+            .as_ref()
+            .map(|c| PoseidonConfig::configure(meta, c.lanes));
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         ModelConfig {
@@ -397,6 +563,8 @@ impl Circuit<Fr> for ModelCircuit {
             lut,
             softmax,
             constant,
+            pack,
+            poseidon,
             instance,
         }
     }
@@ -445,9 +613,16 @@ impl Circuit<Fr> for ModelCircuit {
                 cells[op.node] = const_cells[at..at + values.len()].to_vec();
             }
         }
-        // Model inputs, bound to the instance.
+        // Model inputs, bound to the instance (committed inputs: range-checked instead).
         let width = config.main.width();
         let mut bound = Vec::new();
+        let mut range = RangeCollector::new(zero);
+        let read_bits: BTreeMap<usize, u32> = self
+            .commits
+            .iter()
+            .filter(|(job, _)| job.read)
+            .map(|(job, _)| (job.node, job.bits))
+            .collect();
         let input_rows = layouter.assign_region(
             || "inputs",
             |mut region| {
@@ -466,7 +641,11 @@ impl Circuit<Fr> for ModelCircuit {
                                 Value::known(v),
                             );
                             out.push(cell.cell());
-                            bound.push((cell.cell(), instance_offset + j));
+                            match (read_bits.get(&op.node), instance_offset) {
+                                (Some(&bits), _) => range.check_signed(cell.cell(), v, bits),
+                                (None, Some(offset)) => bound.push((cell.cell(), offset + j)),
+                                (None, None) => return Err(Error::Synthesis),
+                            }
                             i += 1;
                         }
                         cells[op.node] = out;
@@ -482,7 +661,6 @@ impl Circuit<Fr> for ModelCircuit {
             }
         }
 
-        let mut range = RangeCollector::new(zero);
         let dot_chip = DotChip::construct(config.dot.clone());
         let requant_chip = config.requant.clone().map(RequantChip::construct);
         let lut_chip = config.lut.clone().map(LutChip::construct);
@@ -623,6 +801,8 @@ impl Circuit<Fr> for ModelCircuit {
             };
             cells[op.node] = out;
         }
+        self.assign_commitments(&config, &mut layouter, &cells, zero, row)?;
+        row += self.commit_rows(&config);
         debug_assert_eq!(
             row, self.report.main_rows,
             "planned and laid-out rows differ"

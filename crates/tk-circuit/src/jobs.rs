@@ -83,10 +83,10 @@ pub struct SoftmaxJob {
 /// How an op is proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpKind {
-    /// A model input, bound to the instance column.
+    /// A model input, bound to the instance column (or, when committed, to its digests).
     Input {
-        /// First instance row of this input.
-        instance_offset: usize,
+        /// First instance row of this input's values; `None` for a committed input.
+        instance_offset: Option<usize>,
         /// Advice values (equal to the instance when honest).
         witness: Vec<Fr>,
     },

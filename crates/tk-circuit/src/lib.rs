@@ -22,6 +22,7 @@
 
 pub mod chips;
 mod circuit;
+pub mod commit;
 mod error;
 pub mod field;
 mod from_trace;
@@ -35,14 +36,14 @@ pub mod prover;
 pub mod segment;
 mod witness;
 
-pub use circuit::{ModelCircuit, ModelConfig, RegionRows};
+pub use circuit::{CommitOverrides, ModelCircuit, ModelConfig, RegionRows};
 pub use error::CircuitError;
 pub use from_trace::TraceValues;
 pub use jobs::{
     DotJob, Fold, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob,
 };
 pub use plan::{CircuitParams, PlanOptions, PlanReport};
-pub use witness::{OpWitness, public_instance};
+pub use witness::{OpWitness, public_instance, public_instance_with};
 
 /// What a user of the crate needs.
 pub mod prelude {

@@ -2,7 +2,7 @@
 //! planner's demand. Validation of the model's parameters against the bounds the chips rely
 //! on happens here, so a bad model fails before any layout.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tk_quant::QModel;
 use tk_quant::ops::QOp;
@@ -16,7 +16,7 @@ use crate::chips::wiring::{self, WireMap};
 use crate::chips::{add, avg_pool, clip, mul};
 use crate::error::CircuitError;
 use crate::jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob};
-use crate::plan::{Demand, OpDemand, RqDemand};
+use crate::plan::{CommitDemand, Demand, OpDemand, RqDemand};
 
 pub(crate) fn invalid(node: usize, reason: impl Into<String>) -> CircuitError {
     CircuitError::InvalidModel {
@@ -34,8 +34,22 @@ pub(crate) struct Lowered {
     pub ops: Vec<OpCircuit>,
     pub luts: Vec<LutTable>,
     pub demand: Demand,
-    /// `(node, first instance row)` of every model output.
+    /// `(node, first instance row)` of every public model output.
     pub outputs: Vec<(usize, usize)>,
+    /// The committed inputs and outputs, inputs first, in graph order.
+    pub commits: Vec<CommitJob>,
+}
+
+/// A graph input or output bound by its commitment ([`crate::commit`]) instead of its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitJob {
+    pub node: usize,
+    /// Whether the circuit reads it (a graph input): its values are range-checked here.
+    pub read: bool,
+    /// First instance row of its digests.
+    pub instance_offset: usize,
+    /// Bit width of its values.
+    pub bits: u32,
 }
 
 fn check_requant(node: usize, m: i64, shift: u8, signed: bool) -> Result<(), CircuitError> {
@@ -87,7 +101,8 @@ fn table_tag(luts: &mut Vec<LutTable>, in_lo: i64, values: Vec<i64>) -> u64 {
     tag
 }
 
-pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
+/// Lowers `model`; the graph inputs and outputs in `commit` are bound by commitments.
+pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered, CircuitError> {
     let g = &model.graph;
     let mut ops = Vec::with_capacity(g.nodes.len());
     let mut luts: Vec<LutTable> = Vec::new();
@@ -95,14 +110,40 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
         consts: 1,
         ..Demand::default()
     };
+    if let Some(&id) = commit
+        .iter()
+        .find(|id| !g.inputs.contains(id) && !g.outputs.contains(id))
+    {
+        return Err(invalid(
+            id,
+            "only graph inputs and outputs can be committed",
+        ));
+    }
+    let mut commits = Vec::new();
     let mut input_offsets = BTreeMap::new();
     for &id in &g.inputs {
-        input_offsets.insert(id, demand.instance_len);
         let node = g
             .nodes
             .get(id)
             .ok_or_else(|| invalid(id, "graph input is not a node"))?;
-        demand.instance_len += volume(&node.shape);
+        let len = volume(&node.shape);
+        if commit.contains(&id) {
+            commits.push(CommitJob {
+                node: id,
+                read: true,
+                instance_offset: demand.instance_len,
+                bits: u32::from(node.bits),
+            });
+            demand.commits.push(CommitDemand {
+                values: len,
+                bits: u32::from(node.bits),
+                read: true,
+            });
+            demand.instance_len += crate::commit::digest_count(len);
+        } else {
+            input_offsets.insert(id, demand.instance_len);
+            demand.instance_len += len;
+        }
     }
     let mut outputs = Vec::with_capacity(g.outputs.len());
     for &id in &g.outputs {
@@ -110,8 +151,24 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
             .nodes
             .get(id)
             .ok_or_else(|| invalid(id, "graph output is not a node"))?;
-        outputs.push((id, demand.instance_len));
-        demand.instance_len += volume(&node.shape);
+        let len = volume(&node.shape);
+        if commit.contains(&id) {
+            commits.push(CommitJob {
+                node: id,
+                read: false,
+                instance_offset: demand.instance_len,
+                bits: u32::from(node.bits),
+            });
+            demand.commits.push(CommitDemand {
+                values: len,
+                bits: u32::from(node.bits),
+                read: false,
+            });
+            demand.instance_len += crate::commit::digest_count(len);
+        } else {
+            outputs.push((id, demand.instance_len));
+            demand.instance_len += len;
+        }
     }
     for (pos, node) in g.nodes.iter().enumerate() {
         let id = node.id;
@@ -228,9 +285,11 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
         };
         let (kind, d) = match &node.op {
             QOp::Input(_) => {
-                let instance_offset = *input_offsets
-                    .get(&id)
-                    .ok_or_else(|| invalid(id, "input node is not a graph input"))?;
+                if !g.inputs.contains(&id) {
+                    return Err(invalid(id, "input node is not a graph input"));
+                }
+                // A committed input has no instance rows of its own.
+                let instance_offset = input_offsets.get(&id).copied();
                 demand.inputs += out_len;
                 (
                     OpKind::Input {
@@ -552,6 +611,7 @@ pub(crate) fn lower(model: &QModel) -> Result<Lowered, CircuitError> {
         luts,
         demand,
         outputs,
+        commits,
     })
 }
 

@@ -7,10 +7,14 @@
 //! (`2^k - 6`: halo2 reserves 5 blinding rows and one more), and picks the cheapest by an
 //! estimate of prover work (columns times `2^k`, a lookup counting as 3.5 advice columns).
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::chips::dot::packed_segments;
 use crate::chips::max_pool::MaxPoolShape;
+use crate::chips::pack::SLOT_WIDTH as PACK_SLOT_WIDTH;
+use crate::chips::poseidon::{LANE_COLUMNS, bands};
 use crate::chips::range::{lane_rows, table_rows as range_table_rows};
 use crate::chips::requant::{MAX_T_BITS, RequantShape};
 use crate::chips::softmax::{self, SoftmaxShape};
@@ -43,6 +47,18 @@ pub struct CircuitParams {
     /// Segment width of packed short dot products, if any op packs them.
     #[serde(default)]
     pub dot_pack: Option<usize>,
+    /// Boundary commitments, if the circuit commits to any input or output.
+    #[serde(default)]
+    pub commit: Option<CommitShape>,
+}
+
+/// The shape of the commitment chips ([`crate::chips::pack`], [`crate::chips::poseidon`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitShape {
+    /// Poseidon lanes side by side.
+    pub lanes: usize,
+    /// Bit widths of the committed inputs: the range table has their signed rows.
+    pub signed: Vec<u32>,
 }
 
 impl Default for CircuitParams {
@@ -58,11 +74,17 @@ impl Default for CircuitParams {
             instance_len: 0,
             softmax: None,
             dot_pack: None,
+            commit: None,
         }
     }
 }
 
 impl CircuitParams {
+    /// Bit widths whose signed rows the range table holds.
+    pub fn signed_range(&self) -> &[u32] {
+        self.commit.as_ref().map_or(&[], |c| c.signed.as_slice())
+    }
+
     /// Checks that `configure` can build these parameters (they may come from a key file).
     pub fn validate(&self) -> Result<(), String> {
         let usable = if (4..=26).contains(&self.k) {
@@ -77,7 +99,11 @@ impl CircuitParams {
             return Err(format!("{} columns and {} lanes", self.width, self.lanes));
         }
         if !(1..=16).contains(&self.range_bits)
-            || self.lanes > 0 && range_table_rows(self.range_bits) > usable
+            || self.lanes > 0 && range_table_rows(self.range_bits, self.signed_range()) > usable
+            || self
+                .signed_range()
+                .iter()
+                .any(|&t| t == 0 || t > self.range_bits)
         {
             return Err(format!(
                 "range limbs of {} bits at k = {}",
@@ -97,6 +123,13 @@ impl CircuitParams {
             if s.window == 0 || s.window > 1024 || s.n_d > 64 || s.width() > self.width {
                 return Err(format!("max-pool shape {s:?} does not fit"));
             }
+        }
+        if let Some(c) = &self.commit
+            && (!(1..=64).contains(&c.lanes)
+                || self.width < PACK_SLOT_WIDTH
+                || !c.signed.is_empty() && self.lanes == 0)
+        {
+            return Err(format!("commitment shape {c:?} on {} columns", self.width));
         }
         if self.dot_pack.is_some_and(|g| g < 2 || g > self.width) {
             return Err(format!("dot segments of {:?} columns", self.dot_pack));
@@ -130,6 +163,9 @@ pub struct PlanOptions {
     pub lut_slots: Option<usize>,
     /// Force the number of softmax slots per row.
     pub softmax_slots: Option<usize>,
+    /// Graph inputs and outputs bound by commitments ([`crate::commit`]) instead of their
+    /// values (segment boundaries).
+    pub commit: BTreeSet<usize>,
 }
 
 impl Default for PlanOptions {
@@ -141,6 +177,7 @@ impl Default for PlanOptions {
             lanes: None,
             lut_slots: None,
             softmax_slots: None,
+            commit: BTreeSet::new(),
         }
     }
 }
@@ -216,6 +253,27 @@ pub(crate) enum OpDemand {
     None,
 }
 
+/// A committed tensor as the planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CommitDemand {
+    pub values: usize,
+    pub bits: u32,
+    /// Read by the circuit (a committed input): its values are range-checked.
+    pub read: bool,
+}
+
+impl CommitDemand {
+    fn elements(&self) -> usize {
+        crate::commit::element_count(self.values)
+    }
+
+    /// Lengths of its chunks.
+    fn chunks(&self) -> impl Iterator<Item = usize> {
+        let c = crate::commit::chunk_len(self.elements());
+        std::iter::repeat_n(c, crate::commit::digest_count(self.values))
+    }
+}
+
 /// The whole model's demand.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Demand {
@@ -229,6 +287,8 @@ pub(crate) struct Demand {
     pub ops: Vec<OpDemand>,
     /// Lut tables' total entries.
     pub lut_entries: Option<usize>,
+    /// Committed inputs, then committed outputs.
+    pub commits: Vec<CommitDemand>,
 }
 
 struct Shapes {
@@ -315,6 +375,7 @@ impl Demand {
             .chain(max_pool.iter().map(|s| s.width()))
             .chain(self.has_lut_ops().then_some(2))
             .chain(sm.map(|s| s.width()))
+            .chain((!self.commits.is_empty()).then_some(PACK_SLOT_WIDTH))
             .max()
             .unwrap_or(1);
         Ok(Shapes {
@@ -399,6 +460,19 @@ impl Demand {
                 OpDemand::None => {}
             }
         }
+        let pack_slots = (width / PACK_SLOT_WIDTH).max(1);
+        let packing = self.commits.iter().fold((0, 0), |(items, rows), c| {
+            (
+                items + c.elements(),
+                rows + c.elements().div_ceil(pack_slots),
+            )
+        });
+        limbs += self
+            .commits
+            .iter()
+            .filter(|c| c.read)
+            .map(|c| c.values)
+            .sum::<usize>();
         let chips = vec![
             ChipRows {
                 chip: "constant".into(),
@@ -434,6 +508,11 @@ impl Demand {
                 chip: "softmax".into(),
                 items: sm.0,
                 rows: sm.1,
+            },
+            ChipRows {
+                chip: "pack".into(),
+                items: packing.0,
+                rows: packing.1,
             },
         ];
         (chips, limbs)
@@ -477,6 +556,23 @@ impl Demand {
             }
             let usable = usable_rows(k);
             let r = (k - 2).min(16);
+            // Committed inputs are checked with one signed limb each.
+            let signed: Vec<u32> = self
+                .commits
+                .iter()
+                .filter(|c| c.read)
+                .map(|c| c.bits)
+                .collect::<BTreeSet<u32>>()
+                .into_iter()
+                .collect();
+            if signed.iter().any(|&b| b > r) {
+                continue;
+            }
+            let hash_opts: Vec<usize> = if self.commits.is_empty() {
+                vec![0]
+            } else {
+                vec![1, 2, 3, 4, 6, 8, 12, 16]
+            };
             let sh = self.shapes(r)?;
             let widths: Vec<usize> = match opts.width {
                 Some(w) => vec![w],
@@ -535,28 +631,42 @@ impl Demand {
                     let (lane_opts, fixed_rows) = if limbs == 0 {
                         (vec![0], other_rows)
                     } else {
-                        (lane_opts.clone(), other_rows.max(range_table_rows(r)))
+                        (
+                            lane_opts.clone(),
+                            other_rows.max(range_table_rows(r, &signed)),
+                        )
                     };
-                    for &lanes in &lane_opts {
+                    for (&lanes, &hash) in lane_opts
+                        .iter()
+                        .flat_map(|l| hash_opts.iter().map(move |h| (l, h)))
+                    {
                         let lanes_rows = if lanes == 0 {
                             0
                         } else {
                             lane_rows(limbs, lanes)
                         };
-                        let rows = main.max(lanes_rows).max(fixed_rows);
+                        let hash_rows: usize = if hash == 0 {
+                            0
+                        } else {
+                            let lens: Vec<usize> =
+                                self.commits.iter().flat_map(CommitDemand::chunks).collect();
+                            bands(&lens, hash).iter().map(|b| b.1).sum()
+                        };
+                        let rows = main.max(lanes_rows).max(fixed_rows).max(hash_rows);
                         smallest_rows = smallest_rows.min(rows);
                         if rows > usable {
                             continue;
                         }
-                        let advice = width + 1 + lanes;
+                        let advice = width + 1 + lanes + LANE_COLUMNS * hash;
                         let lookups = lanes + p + sm;
-                        let perm_cols = width + 1 + lanes + 1;
+                        let perm_cols = width + 1 + lanes + 1 + 3 * hash;
+                        let hash_fixed = if hash > 0 { 3 + hash + 5 } else { 0 };
                         let selectors = 4
                             + sh.max_pool.len()
                             + usize::from(p > 0)
                             + usize::from(sm > 0)
                             + usize::from(pack.is_some());
-                        let fixed = width + 1 + lanes + selectors;
+                        let fixed = width + 1 + lanes + selectors + hash_fixed;
                         let units = 4 * advice + 14 * lookups + 4 * perm_cols.div_ceil(3) + fixed;
                         let cost = (units as u64) << k;
                         if best.as_ref().is_some_and(|b| b.cost <= cost) {
@@ -571,8 +681,19 @@ impl Demand {
                         if lanes > 0 {
                             chips.push(ChipRows {
                                 chip: "range table".into(),
-                                items: range_table_rows(r),
-                                rows: range_table_rows(r),
+                                items: range_table_rows(r, &signed),
+                                rows: range_table_rows(r, &signed),
+                            });
+                        }
+                        if hash > 0 {
+                            chips.push(ChipRows {
+                                chip: "poseidon".into(),
+                                items: self
+                                    .commits
+                                    .iter()
+                                    .map(|c| crate::commit::digest_count(c.values))
+                                    .sum(),
+                                rows: hash_rows,
                             });
                         }
                         if let Some(e) = self.lut_entries {
@@ -594,6 +715,10 @@ impl Demand {
                                 instance_len: self.instance_len,
                                 softmax: sh.softmax.map(|s| SoftmaxShape { slots: sm, ..s }),
                                 dot_pack: pack,
+                                commit: (hash > 0).then(|| CommitShape {
+                                    lanes: hash,
+                                    signed: signed.clone(),
+                                }),
                             },
                             usable_rows: usable,
                             main_rows: main,

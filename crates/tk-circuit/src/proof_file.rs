@@ -4,12 +4,15 @@
 //! MessagePack map (named fields) of [`ProofFile`]. The public instance the proof is checked
 //! against is rebuilt from `inputs` and `outputs` (model inputs, then outputs, each flattened
 //! row-major, each value mapped into the field as a signed integer; see
-//! [`crate::public_instance`]), so a verifier sees exactly what was computed on what.
+//! [`crate::public_instance`]), so a verifier sees exactly what was computed on what. A
+//! segment proof's boundary tensors are bound by commitments instead (optional field
+//! `commitments`, [`Commitment`]): their digests take their place in the instance.
 
 use serde::{Deserialize, Serialize};
 use tk_quant::QTensor;
 
 use crate::CircuitError;
+use crate::field::Fr;
 
 /// Magic bytes of a proof file.
 pub const MAGIC: &[u8; 8] = b"TKPROOF\0";
@@ -34,9 +37,57 @@ pub struct ProofFile {
     pub inputs: Vec<QTensor>,
     /// Model output values (integers).
     pub outputs: Vec<QTensor>,
+    /// Inputs and outputs bound by commitments instead of values (segment boundaries), in the
+    /// model's input then output order; `inputs` and `outputs` then hold the others.
+    /// Absent from the file when empty, so a single-model proof file has no such key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commitments: Vec<Commitment>,
     /// The halo2 proof (`TKPF` header and transcript, see [`crate::prover`]).
     #[serde(with = "serde_bytes")]
     pub proof: Vec<u8>,
+}
+
+/// A committed input or output: its digests ([`crate::commit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    /// Its node id in the proof's model.
+    pub node: usize,
+    /// The digests, 32 bytes each (field elements, little-endian canonical form).
+    #[serde(with = "serde_bytes")]
+    pub digests: Vec<u8>,
+}
+
+impl Commitment {
+    /// The commitment of node `node` with `digests`.
+    pub fn new(node: usize, digests: &[Fr]) -> Commitment {
+        Commitment {
+            node,
+            digests: digests.iter().flat_map(|d| d.to_bytes()).collect(),
+        }
+    }
+
+    /// The digests as field elements; an error if a digest is not a canonical field element.
+    pub fn fields(&self) -> Result<Vec<Fr>, CircuitError> {
+        if !self.digests.len().is_multiple_of(32) {
+            return Err(malformed(format!(
+                "commitment of node {}: {} bytes, not a multiple of 32",
+                self.node,
+                self.digests.len()
+            )));
+        }
+        self.digests
+            .chunks_exact(32)
+            .map(|c| {
+                let bytes: [u8; 32] = c.try_into().map_err(|_| malformed("digest length"))?;
+                Option::from(Fr::from_bytes(&bytes)).ok_or_else(|| {
+                    malformed(format!(
+                        "commitment of node {}: a digest is not a field element",
+                        self.node
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 fn malformed(reason: impl Into<String>) -> CircuitError {
@@ -95,6 +146,9 @@ impl ProofFile {
                 )));
             }
         }
+        for c in &file.commitments {
+            c.fields()?;
+        }
         Ok(file)
     }
 }
@@ -112,6 +166,7 @@ mod tests {
                 shape: vec![1, 2],
                 data: vec![-3, 4],
             }],
+            commitments: vec![Commitment::new(3, &[Fr::from(5), -Fr::one()])],
             outputs: vec![QTensor {
                 shape: vec![1, 3],
                 data: vec![1, 2, 127],

@@ -350,17 +350,52 @@ pub fn public_instance(
             "wrong number of tensors".into(),
         ));
     }
+    public_instance_with(model, &Default::default(), inputs, outputs, &[])
+}
+
+/// The public instance of a proof whose graph inputs and outputs in `commit` are bound by
+/// commitments: for each graph input, then output, in order, either its digests (the next of
+/// `commitments`, which must name that node) or its values (the next of `inputs`/`outputs`,
+/// checked against the node's shape and range). Without commitments this is
+/// [`public_instance`].
+pub fn public_instance_with(
+    model: &QModel,
+    commit: &std::collections::BTreeSet<usize>,
+    inputs: &[QTensor],
+    outputs: &[QTensor],
+    commitments: &[crate::proof_file::Commitment],
+) -> Result<Vec<Fr>, CircuitError> {
+    let g = &model.graph;
     let mut out = Vec::new();
-    for (&id, t) in g
-        .inputs
-        .iter()
-        .zip(inputs)
-        .chain(g.outputs.iter().zip(outputs))
-    {
+    let (mut values_in, mut values_out) = (inputs.iter(), outputs.iter());
+    let mut digests = commitments.iter();
+    for (pos, &id) in g.inputs.iter().chain(&g.outputs).enumerate() {
         let node = g
             .nodes
             .get(id)
             .ok_or_else(|| CircuitError::InvalidPublic(format!("no node {id}")))?;
+        if commit.contains(&id) {
+            let c = digests.next().filter(|c| c.node == id).ok_or_else(|| {
+                CircuitError::InvalidPublic(format!("no commitment for node {id}"))
+            })?;
+            let fields = c.fields()?;
+            if fields.len() != crate::commit::digest_count(volume(&node.shape)) {
+                return Err(CircuitError::InvalidPublic(format!(
+                    "node {id}: {} digests, expected {}",
+                    fields.len(),
+                    crate::commit::digest_count(volume(&node.shape))
+                )));
+            }
+            out.extend(fields);
+            continue;
+        }
+        let next = if pos < g.inputs.len() {
+            values_in.next()
+        } else {
+            values_out.next()
+        };
+        let t =
+            next.ok_or_else(|| CircuitError::InvalidPublic("wrong number of tensors".into()))?;
         if t.shape != node.shape || t.data.len() != volume(&node.shape) {
             return Err(CircuitError::InvalidPublic(format!(
                 "node {id}: shape {:?}, expected {:?}",
@@ -373,6 +408,11 @@ pub fn public_instance(
             )));
         }
         out.extend(t.data.iter().map(|&v| fe(v.into())));
+    }
+    if values_in.next().is_some() || values_out.next().is_some() || digests.next().is_some() {
+        return Err(CircuitError::InvalidPublic(
+            "wrong number of tensors".into(),
+        ));
     }
     Ok(out)
 }

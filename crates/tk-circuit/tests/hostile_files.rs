@@ -113,6 +113,7 @@ fn fixture() -> &'static Fixture {
             k: circuit.k(),
             inputs: values.inputs(&model),
             outputs: values.outputs(&model),
+            commitments: Vec::new(),
             proof,
         };
         Fixture {

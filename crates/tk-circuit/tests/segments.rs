@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use tk_circuit::CircuitError;
 use tk_circuit::keys::ModelVk;
 use tk_circuit::prelude::*;
-use tk_circuit::proof_file::ProofFile;
+use tk_circuit::proof_file::{Commitment, ProofFile};
 use tk_circuit::segment::{SegmentOptions, SegmentPublic, Segmentation, split};
 use tk_quant::ops::{Add, AvgPool, Clip, Conv, Gemm, MaxPool, PoolGeometry, QOp, Requant, Reshape};
 use tk_quant::{QModel, QTensor};
@@ -112,9 +112,12 @@ fn input() -> Vec<QTensor> {
     vec![tensor(&[1, 4, 8, 8], values(256, -128, 127, 7))]
 }
 
+/// `k <= 10` (committed 8-bit inputs need 8-bit range limbs) and a memory estimate of at most
+/// 215 MiB: 15 MiB above the fixed base, so the model is cut into 4 segments and conv1 split.
 fn small_budget() -> SegmentOptions {
     SegmentOptions {
-        max_k: 9,
+        max_k: 10,
+        max_bytes: Some(215 << 20),
         ..SegmentOptions::default()
     }
 }
@@ -191,16 +194,22 @@ fn small_budget_splits_and_cuts() {
     assert!(seg.segments.len() >= 2, "{} segments", seg.segments.len());
     assert!(
         !seg.partitions.is_empty(),
-        "conv1 should be split at k <= 9"
+        "conv1 should be split at k <= 10"
     );
     for s in &seg.segments {
-        assert!(s.estimate.as_ref().unwrap().k <= 9);
-        let (c, inputs, outputs) = seg.circuit(s.index, |i| vals.get(i)).unwrap();
-        assert!(c.k() <= 9, "segment {} has k = {}", s.index, c.k());
+        assert!(s.estimate.as_ref().unwrap().k <= 10);
+        let proof_inputs = seg.circuit(s.index, |i| vals.get(i)).unwrap();
+        let c = &proof_inputs.circuit;
+        assert!(c.k() <= 10, "segment {} has k = {}", s.index, c.k());
         assert_eq!(c.k(), seg.plan_report(s.index).unwrap().params.k);
-        assert_satisfied(&c);
-        assert_eq!(inputs.len(), s.inputs.len());
-        assert_eq!(outputs.len(), s.outputs.len());
+        assert_satisfied(c);
+        // Every boundary tensor is shown once: by value (model input or output) or by its
+        // commitment.
+        assert_eq!(
+            proof_inputs.inputs.len() + proof_inputs.outputs.len() + proof_inputs.commitments.len(),
+            s.inputs.len() + s.outputs.len()
+        );
+        assert_eq!(proof_inputs.commitments.len(), s.commit.len());
     }
 }
 
@@ -247,10 +256,10 @@ fn one_segment_is_the_whole_model() {
         est.k >= real.params.k && est.main_rows >= real.main_rows,
         "{est:?}\n{real:#?}"
     );
-    let (_, inputs, outputs) = seg.circuit(0, |i| vals.get(i)).unwrap();
-    assert_eq!(inputs, input());
+    let first = seg.circuit(0, |i| vals.get(i)).unwrap();
+    assert_eq!(first.inputs, input());
     assert_eq!(
-        outputs,
+        first.outputs,
         vec![vals[*m.graph.outputs.first().unwrap()].clone()]
     );
 }
@@ -296,7 +305,12 @@ fn prove_all() -> Proven {
     let mut vks = Vec::new();
     let mut proofs = Vec::new();
     for s in &seg.segments {
-        let (c, inputs, outputs) = seg.circuit(s.index, |i| vals.get(i)).unwrap();
+        let tk_circuit::segment::SegmentProofInputs {
+            circuit: c,
+            inputs,
+            outputs,
+            commitments,
+        } = seg.circuit(s.index, |i| vals.get(i)).unwrap();
         let p = params
             .entry(c.k())
             .or_insert_with(|| setup_params(c.k(), 5));
@@ -309,6 +323,7 @@ fn prove_all() -> Proven {
             k: c.k(),
             inputs,
             outputs,
+            commitments,
             proof,
         });
     }
@@ -347,6 +362,37 @@ fn bump(t: &mut QTensor) {
     t.data[0] = if t.data[0] == 0 { 1 } else { 0 };
 }
 
+/// Applies `f` to the digests of the boundary tensor made by segment `i` as output `a`, in
+/// its producer's proof and in every proof reading it.
+fn recommit_everywhere(
+    p: &Proven,
+    t: &mut [ProofFile],
+    (i, a): (usize, usize),
+    f: impl Fn(&mut Vec<Fr>) + Copy,
+) {
+    let split_node = p.seg.segments[i].outputs[a].node;
+    recommit(&mut t[i], p.seg.segments[i].model.graph.outputs[a], f);
+    for (k, s) in p.seg.segments.iter().enumerate() {
+        for (pos, b) in s.inputs.iter().enumerate() {
+            if b.node == split_node {
+                recommit(&mut t[k], s.model.graph.inputs[pos], f);
+            }
+        }
+    }
+}
+
+/// Replaces the commitment to node `node` of a proof file by `f` of its digests.
+fn recommit(file: &mut ProofFile, node: usize, f: impl Fn(&mut Vec<Fr>)) {
+    let c = file
+        .commitments
+        .iter_mut()
+        .find(|c| c.node == node)
+        .expect("a commitment to the boundary");
+    let mut digests = c.fields().unwrap();
+    f(&mut digests);
+    *c = Commitment::new(node, &digests);
+}
+
 #[test]
 fn segment_proofs_chain_and_tampering_fails() {
     let p = prove_all();
@@ -360,18 +406,41 @@ fn segment_proofs_chain_and_tampering_fails() {
     let (i, a, j, b) = first_boundary(&p);
     eprintln!("boundary: segment {i} output {a} -> segment {j} input {b}");
 
-    // A boundary tensor changed where it is read: the chain breaks.
+    // The boundary is bound by commitments, not shown by value.
+    let read = p.seg.segments[j].model.graph.inputs[b];
+    let made = p.seg.segments[i].model.graph.outputs[a];
+    assert!(p.seg.segments[j].commit.contains(&read));
+    assert!(p.seg.segments[i].commit.contains(&made));
+    assert!(p.proofs[j].commitments.iter().any(|c| c.node == read));
+
+    // A boundary digest changed where it is read: the chain breaks.
     let mut t = p.proofs.clone();
-    bump(&mut t[j].inputs[b]);
+    recommit(&mut t[j], read, |d| d[0] += Fr::one());
     let err = rejected(&p, &t);
     assert!(err.contains("differs from segment"), "{err}");
 
     // Changed on both sides consistently: the producing segment's proof fails.
     let mut t = p.proofs.clone();
-    bump(&mut t[i].outputs[a]);
-    bump(&mut t[j].inputs[b]);
+    recommit_everywhere(&p, &mut t, (i, a), |d| d[0] += Fr::one());
     let err = rejected(&p, &t);
     assert!(err.contains("does not verify"), "{err}");
+
+    // Both sides committing to other values (the commitment of a changed tensor): the
+    // producing segment's proof fails.
+    let mut t = p.proofs.clone();
+    let n: usize = p.seg.segments[i].outputs[a].shape.iter().product();
+    let mut values = vec![0i32; n];
+    values[0] = 1;
+    let forged = tk_circuit::commit::commit(&values).unwrap();
+    recommit_everywhere(&p, &mut t, (i, a), |d| d.clone_from(&forged));
+    let err = rejected(&p, &t);
+    assert!(err.contains("does not verify"), "{err}");
+
+    // A commitment dropped from a proof file: refused before any cryptography.
+    let mut t = p.proofs.clone();
+    t[j].commitments.retain(|c| c.node != read);
+    let err = rejected(&p, &t);
+    assert!(err.contains("missing from its proof"), "{err}");
 
     // The claimed model output changed: the last segment's proof fails.
     let mut t = p.proofs.clone();
@@ -407,12 +476,13 @@ fn segment_proofs_chain_and_tampering_fails() {
 
     // The chain check on its own names the broken link.
     let mut t = p.proofs.clone();
-    bump(&mut t[j].inputs[b]);
+    recommit(&mut t[j], read, |d| d[0] += Fr::one());
     let publics: Vec<SegmentPublic<'_>> = t
         .iter()
         .map(|f| SegmentPublic {
             inputs: &f.inputs,
             outputs: &f.outputs,
+            commitments: &f.commitments,
         })
         .collect();
     match p.seg.check_chain(&publics) {

@@ -95,6 +95,7 @@ fn fixture() -> &'static Fixture {
             k: c.k(),
             inputs: values.inputs(&model),
             outputs: values.outputs(&model),
+            commitments: Vec::new(),
             proof,
         }
         .to_bytes()

@@ -24,6 +24,7 @@
 //! | Softmax | [`softmax`] (its exponential table in the [`lut`] table) |
 //! | Const, the zero cell | [`constant`] |
 //! | Reshape, Transpose, Concat, Slice, Pad, Resize | [`wiring`] (copy constraints only) |
+//! | committed inputs and outputs (segment boundaries) | [`pack`] then [`poseidon`] (own columns) |
 
 pub mod add;
 pub mod avg_pool;
@@ -33,6 +34,8 @@ pub mod dot;
 pub mod lut;
 pub mod max_pool;
 pub mod mul;
+pub mod pack;
+pub mod poseidon;
 pub mod range;
 pub mod requant;
 pub mod softmax;

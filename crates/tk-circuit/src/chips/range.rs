@@ -6,7 +6,8 @@
 //! - `tags[0..L]`: fixed; the bit width `t` each lane cell must fit in.
 //! - `q_lane`: complex selector, on for every lane row.
 //! - table `(table_tag, table_value)`: every pair `(t, v)` with `0 <= t <= R`, `0 <= v < 2^t`
-//!   (`2^(R+1) - 1` rows).
+//!   (`2^(R+1) - 1` rows); with signed checks of widths `S` also every `(SIGNED_TAG + t, v)`
+//!   with `t` in `S`, `-2^(t-1) <= v < 2^(t-1)` (`2^t` more rows each).
 //!
 //! # Constraints
 //! - lookup `range lane j: (tag, limb) in range table`, for each lane `j`:
@@ -32,6 +33,9 @@ use halo2_axiom::poly::Rotation;
 use crate::field::Fr;
 use crate::mutation::{constraint, enabled};
 
+/// Tag offset of signed checks: tag `SIGNED_TAG + t` requires `-2^(t-1) <= v < 2^(t-1)`.
+pub const SIGNED_TAG: u32 = 32;
+
 /// Columns and lookups of the range checker.
 #[derive(Debug, Clone)]
 pub struct RangeConfig {
@@ -47,6 +51,8 @@ pub struct RangeConfig {
     pub table_tag: TableColumn,
     /// Table column of values.
     pub table_value: TableColumn,
+    /// Bit widths whose signed rows the table holds (each `1..=R`).
+    pub signed: Vec<u32>,
 }
 
 impl RangeConfig {
@@ -55,7 +61,12 @@ impl RangeConfig {
     ///
     /// Side effects: enables equality on every lane column; adds `lanes` lookup arguments of
     /// degree 5.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, lanes: usize, bits: u32) -> Self {
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        lanes: usize,
+        bits: u32,
+        signed: &[u32],
+    ) -> Self {
         assert!(
             (1..=16).contains(&bits),
             "range limb width must be 1..=16 bits"
@@ -84,18 +95,20 @@ impl RangeConfig {
             q_lane,
             table_tag,
             table_value,
+            signed: signed.to_vec(),
         }
     }
 
     /// Rows of the range table.
     pub fn table_rows(&self) -> usize {
-        table_rows(self.bits)
+        table_rows(self.bits, &self.signed)
     }
 }
 
-/// Rows of the range table for limbs of `bits` bits: `2^(bits+1) - 1`.
-pub fn table_rows(bits: u32) -> usize {
-    (1usize << (bits + 1)) - 1
+/// Rows of the range table for limbs of `bits` bits: `2^(bits+1) - 1`, plus `2^t` signed rows
+/// for each width `t` of `signed`.
+pub fn table_rows(bits: u32, signed: &[u32]) -> usize {
+    (1usize << (bits + 1)) - 1 + signed.iter().map(|&t| 1usize << t).sum::<usize>()
 }
 
 /// Rows the lanes need for `checks` limbs on `lanes` lanes.
@@ -140,6 +153,16 @@ impl RangeCollector {
         } else {
             self.pending.push(LimbCheck { cell, value, tag });
         }
+    }
+
+    /// Requires `-2^(bits-1) <= cell < 2^(bits-1)` (`1 <= bits <= R`; the table must have its
+    /// signed rows).
+    pub fn check_signed(&mut self, cell: Cell, value: Fr, bits: u32) {
+        self.pending.push(LimbCheck {
+            cell,
+            value,
+            tag: SIGNED_TAG + bits,
+        });
     }
 
     /// The circuit's zero cell.
@@ -187,6 +210,26 @@ impl RangeChip {
                             || Value::known(Fr::from(v)),
                         )?;
                         row += 1;
+                    }
+                }
+                {
+                    for &t in &c.signed {
+                        let half = 1i64 << (t - 1);
+                        for v in -half..half {
+                            table.assign_cell(
+                                || "tag",
+                                c.table_tag,
+                                row,
+                                || Value::known(Fr::from(u64::from(SIGNED_TAG + t))),
+                            )?;
+                            table.assign_cell(
+                                || "value",
+                                c.table_value,
+                                row,
+                                || Value::known(crate::field::fe(v.into())),
+                            )?;
+                            row += 1;
+                        }
                     }
                 }
                 Ok(())

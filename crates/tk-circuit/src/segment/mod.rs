@@ -40,11 +40,11 @@ use crate::circuit::ModelCircuit;
 use crate::error::CircuitError;
 use crate::keys::{ModelVk, Params};
 use crate::lower::{lower, volume};
-use crate::plan::{Demand, OpDemand, PlanOptions, PlanReport, usable_rows};
-use crate::proof_file::ProofFile;
+use crate::plan::{CommitDemand, Demand, OpDemand, PlanOptions, PlanReport, usable_rows};
+use crate::proof_file::{Commitment, ProofFile};
 use crate::prover;
 use crate::witness::OpWitness;
-use crate::witness::public_instance;
+use crate::witness::public_instance_with;
 use graph::{Kind, Topology, extract};
 
 /// Version of the segment manifest format.
@@ -124,7 +124,88 @@ pub struct Segment {
     pub outputs: Vec<BoundaryTensor>,
     /// The planner's estimate (absent when re-derived from a manifest).
     pub estimate: Option<SegmentEstimate>,
+    /// Sub-model inputs and outputs bound by commitments: every boundary tensor that is not a
+    /// model input or output.
+    pub commit: BTreeSet<usize>,
     map: Vec<usize>,
+}
+
+/// A segment input or output as its proof shows it.
+#[derive(Debug, Clone, Copy)]
+enum Shown<'a> {
+    Values(&'a QTensor),
+    Digests(&'a Commitment),
+}
+
+impl Shown<'_> {
+    /// Whether two proofs show the same tensor (values against digests: by committing to the
+    /// values).
+    fn same(self, other: Shown<'_>) -> Result<bool, CircuitError> {
+        Ok(match (self, other) {
+            (Shown::Values(a), Shown::Values(b)) => a == b,
+            (Shown::Digests(a), Shown::Digests(b)) => a.digests == b.digests,
+            (Shown::Values(t), Shown::Digests(c)) | (Shown::Digests(c), Shown::Values(t)) => {
+                crate::commit::commit_tensor(t)? == c.fields()?
+            }
+        })
+    }
+}
+
+impl Segment {
+    /// The planner options of this segment's circuit.
+    fn options(&self, base: &PlanOptions) -> PlanOptions {
+        PlanOptions {
+            commit: self.commit.clone(),
+            ..base.clone()
+        }
+    }
+
+    /// Its inputs and outputs as `public` shows them, in the sub-model's order.
+    fn shown<'a>(
+        &self,
+        public: &SegmentPublic<'a>,
+    ) -> Result<(Vec<Shown<'a>>, Vec<Shown<'a>>), CircuitError> {
+        let g = &self.model.graph;
+        let mut commitments = public.commitments.iter();
+        let mut side = |ids: &[usize], values: &'a [QTensor], what: &str| {
+            let mut values = values.iter();
+            let out = ids
+                .iter()
+                .map(|id| {
+                    let shown = if self.commit.contains(id) {
+                        commitments
+                            .next()
+                            .filter(|c| c.node == *id)
+                            .map(Shown::Digests)
+                    } else {
+                        values.next().map(Shown::Values)
+                    };
+                    shown.ok_or_else(|| {
+                        CircuitError::InvalidPublic(format!(
+                            "segment {}: {what} {id} missing from its proof",
+                            self.index
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if values.next().is_some() {
+                return Err(CircuitError::InvalidPublic(format!(
+                    "segment {}: more {what} values than public {what}s",
+                    self.index
+                )));
+            }
+            Ok(out)
+        };
+        let inputs = side(&g.inputs, public.inputs, "input")?;
+        let outputs = side(&g.outputs, public.outputs, "output")?;
+        if commitments.next().is_some() {
+            return Err(CircuitError::InvalidPublic(format!(
+                "segment {}: more commitments than committed tensors",
+                self.index
+            )));
+        }
+        Ok((inputs, outputs))
+    }
 }
 
 /// Estimated size of a segment's circuit.
@@ -202,10 +283,12 @@ pub struct ManifestSegment {
 /// The public values of one segment proof.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentPublic<'a> {
-    /// Segment inputs.
+    /// Segment inputs shown by value (model inputs), in order.
     pub inputs: &'a [QTensor],
-    /// Segment outputs.
+    /// Segment outputs shown by value (model outputs), in order.
     pub outputs: &'a [QTensor],
+    /// The committed inputs, then outputs ([`Segment::commit`]).
+    pub commitments: &'a [Commitment],
 }
 
 fn invalid(node: usize, reason: impl Into<String>) -> CircuitError {
@@ -275,18 +358,73 @@ impl Budget<'_> {
 
 /// Lowers a probe model and returns the demand of its last node plus totals.
 fn probe_demand(model: &QModel) -> Result<Demand, CircuitError> {
-    Ok(lower(model)?.demand)
+    Ok(lower(model, &BTreeSet::new())?.demand)
 }
 
-/// The sum of the ops' demands with the given boundary volumes.
-fn assemble(costs: &[&OpCost], inputs: usize, outputs: usize) -> (Demand, usize) {
+/// A boundary tensor as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    values: usize,
+    bits: u32,
+    /// Shown by value (a model input or output) rather than committed.
+    public: bool,
+}
+
+/// The boundary of `members` (real ops of `model`) as planner sides.
+fn sides(model: &QModel, topo: &Topology, members: &BTreeSet<usize>) -> (Vec<Side>, Vec<Side>) {
+    let b = graph::boundary(topo, members);
+    let side = |id: usize, public: bool| {
+        let node = &model.graph.nodes[id];
+        Side {
+            values: volume(&node.shape),
+            bits: u32::from(node.bits),
+            public,
+        }
+    };
+    (
+        b.inputs
+            .iter()
+            .map(|&i| side(i, topo.kind[i] == Kind::Input))
+            .collect(),
+        b.outputs
+            .iter()
+            .map(|&o| side(o, topo.is_output[o]))
+            .collect(),
+    )
+}
+
+/// The sum of the ops' demands with the given boundary.
+fn assemble(costs: &[&OpCost], inputs: &[Side], outputs: &[Side]) -> (Demand, usize) {
     let lut: usize = costs.iter().map(|c| c.lut_entries).sum();
+    let instance_len = inputs
+        .iter()
+        .chain(outputs)
+        .map(|s| {
+            if s.public {
+                s.values
+            } else {
+                crate::commit::digest_count(s.values)
+            }
+        })
+        .sum();
+    let commits = inputs
+        .iter()
+        .map(|s| (s, true))
+        .chain(outputs.iter().map(|s| (s, false)))
+        .filter(|(s, _)| !s.public)
+        .map(|(s, read)| CommitDemand {
+            values: s.values,
+            bits: s.bits,
+            read,
+        })
+        .collect();
     let demand = Demand {
         consts: 1 + costs.iter().map(|c| c.consts).sum::<usize>(),
-        inputs,
-        instance_len: inputs + outputs,
+        inputs: inputs.iter().map(|s| s.values).sum(),
+        instance_len,
         ops: costs.iter().map(|c| c.demand.clone()).collect(),
         lut_entries: (lut > 0).then_some(lut),
+        commits,
     };
     (demand, costs.iter().map(|c| c.macs).sum())
 }
@@ -604,9 +742,24 @@ impl Segmentation {
                     bits: node.bits,
                 }
             };
+            let g = &ex.model.graph;
+            let commit: BTreeSet<usize> = g
+                .inputs
+                .iter()
+                .zip(&ex.boundary.inputs)
+                .filter(|&(_, &b)| topo.kind[b] != Kind::Input)
+                .chain(
+                    g.outputs
+                        .iter()
+                        .zip(&ex.boundary.outputs)
+                        .filter(|&(_, &b)| !topo.is_output[b]),
+                )
+                .map(|(&id, _)| id)
+                .collect();
             segments.push(Segment {
                 index,
                 ops: range.clone(),
+                commit,
                 digest: digest_of(&ex.model)?,
                 inputs: ex.boundary.inputs.iter().map(|&i| tensor(i)).collect(),
                 outputs: ex.boundary.outputs.iter().map(|&i| tensor(i)).collect(),
@@ -696,32 +849,57 @@ impl Segmentation {
             .ok_or_else(|| CircuitError::Internal(format!("no segment {i}")))
     }
 
-    /// The circuit proving segment `i` on the original model's node values, with the
-    /// segment's public inputs and outputs (the values its proof file carries).
+    /// The circuit proving segment `i` on the original model's node values, with what its
+    /// proof file carries: the public inputs and outputs (model inputs and outputs) and the
+    /// commitments to the others.
     pub fn circuit<'v>(
         &self,
         i: usize,
         original: impl Fn(usize) -> Option<&'v QTensor> + Copy,
-    ) -> Result<(ModelCircuit, Vec<QTensor>, Vec<QTensor>), CircuitError> {
+    ) -> Result<SegmentProofInputs, CircuitError> {
         let seg = self.segment(i)?;
         let values = self.values(i, original)?;
         let witnesses = op_witnesses(&seg.model, &values);
-        let circuit = ModelCircuit::new(&seg.model, &witnesses, &self.plan_options)?;
+        let circuit = ModelCircuit::new(&seg.model, &witnesses, &seg.options(&self.plan_options))?;
         let g = &seg.model.graph;
-        let pick = |ids: &[usize]| ids.iter().map(|&id| values[id].clone()).collect();
-        Ok((circuit, pick(&g.inputs), pick(&g.outputs)))
+        let pick = |ids: &[usize]| {
+            ids.iter()
+                .filter(|id| !seg.commit.contains(id))
+                .map(|&id| values[id].clone())
+                .collect()
+        };
+        let commitments = g
+            .inputs
+            .iter()
+            .chain(&g.outputs)
+            .filter(|id| seg.commit.contains(id))
+            .map(|&id| {
+                Ok(Commitment::new(
+                    id,
+                    &crate::commit::commit_tensor(&values[id])?,
+                ))
+            })
+            .collect::<Result<_, CircuitError>>()?;
+        Ok(SegmentProofInputs {
+            circuit,
+            inputs: pick(&g.inputs),
+            outputs: pick(&g.outputs),
+            commitments,
+        })
     }
 
     /// The plan of segment `i`'s circuit (without laying it out).
     pub fn plan_report(&self, i: usize) -> Result<PlanReport, CircuitError> {
-        lower(&self.segment(i)?.model)?
+        let seg = self.segment(i)?;
+        lower(&seg.model, &seg.commit)?
             .demand
-            .plan(&self.plan_options)
+            .plan(&seg.options(&self.plan_options))
     }
 
     /// The circuit for segment `i`'s keys.
     pub fn keygen_circuit(&self, i: usize) -> Result<ModelCircuit, CircuitError> {
-        ModelCircuit::for_keygen(&self.segment(i)?.model, &self.plan_options)
+        let seg = self.segment(i)?;
+        ModelCircuit::for_keygen(&seg.model, &seg.options(&self.plan_options))
     }
 
     /// Verifies a complete set of segment proofs: one per segment in chain order, each about
@@ -755,6 +933,7 @@ impl Segmentation {
             .map(|p| SegmentPublic {
                 inputs: &p.inputs,
                 outputs: &p.outputs,
+                commitments: &p.commitments,
             })
             .collect();
         let io = self.check_chain(&publics)?;
@@ -764,7 +943,13 @@ impl Segmentation {
                 expected: k,
                 got: 0,
             })?;
-            let instance = public_instance(&seg.model, &proof.inputs, &proof.outputs)?;
+            let instance = public_instance_with(
+                &seg.model,
+                &seg.commit,
+                &proof.inputs,
+                &proof.outputs,
+                &proof.commitments,
+            )?;
             prover::verify(p, vk, &instance, &proof.proof).map_err(|e| match e {
                 CircuitError::Verification(inner) => CircuitError::InvalidPublic(format!(
                     "segment {}: proof does not verify ({inner})",
@@ -793,21 +978,18 @@ impl Segmentation {
                 self.segments.len()
             )));
         }
-        let mut produced: BTreeMap<usize, (usize, &QTensor)> = BTreeMap::new();
+        let mut produced: BTreeMap<usize, (usize, Shown<'_>)> = BTreeMap::new();
         let mut model_inputs: BTreeMap<usize, &QTensor> = BTreeMap::new();
         for (seg, p) in self.segments.iter().zip(publics) {
-            if p.inputs.len() != seg.inputs.len() || p.outputs.len() != seg.outputs.len() {
-                return Err(bad(format!(
-                    "segment {}: {} inputs and {} outputs, expected {} and {}",
-                    seg.index,
-                    p.inputs.len(),
-                    p.outputs.len(),
-                    seg.inputs.len(),
-                    seg.outputs.len()
-                )));
-            }
-            for (b, t) in seg.inputs.iter().zip(p.inputs) {
+            let (shown_in, shown_out) = seg.shown(p)?;
+            for (b, shown) in seg.inputs.iter().zip(shown_in) {
                 if self.topo.kind[b.node] == Kind::Input {
+                    let Shown::Values(t) = shown else {
+                        return Err(bad(format!(
+                            "segment {}: model input {} is not shown by value",
+                            seg.index, b.name
+                        )));
+                    };
                     match model_inputs.get(&b.node) {
                         Some(&first) if first != t => {
                             return Err(bad(format!(
@@ -823,7 +1005,7 @@ impl Segmentation {
                     continue;
                 }
                 match produced.get(&b.node) {
-                    Some(&(_, out)) if out == t => {}
+                    Some(&(_, out)) if out.same(shown)? => {}
                     Some(&(j, _)) => {
                         return Err(bad(format!(
                             "segment {} input {} differs from segment {j}'s output",
@@ -838,8 +1020,8 @@ impl Segmentation {
                     }
                 }
             }
-            for (b, t) in seg.outputs.iter().zip(p.outputs) {
-                produced.insert(b.node, (seg.index, t));
+            for (b, shown) in seg.outputs.iter().zip(shown_out) {
+                produced.insert(b.node, (seg.index, shown));
             }
         }
         let g = &self.split.model.graph;
@@ -855,17 +1037,33 @@ impl Segmentation {
         let outputs = g
             .outputs
             .iter()
-            .map(|o| {
-                produced.get(o).map(|&(_, t)| t.clone()).ok_or_else(|| {
-                    bad(format!(
-                        "no segment produces model output {}",
-                        g.nodes[*o].name
-                    ))
-                })
+            .map(|o| match produced.get(o) {
+                Some(&(_, Shown::Values(t))) => Ok(t.clone()),
+                Some(&(j, Shown::Digests(_))) => Err(bad(format!(
+                    "segment {j} commits to model output {} instead of showing it",
+                    g.nodes[*o].name
+                ))),
+                None => Err(bad(format!(
+                    "no segment produces model output {}",
+                    g.nodes[*o].name
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((inputs, outputs))
     }
+}
+
+/// What a segment proof is built from: the circuit, and what the proof file carries.
+#[derive(Debug, Clone)]
+pub struct SegmentProofInputs {
+    /// The segment's circuit.
+    pub circuit: ModelCircuit,
+    /// Public input values (model inputs the segment reads).
+    pub inputs: Vec<QTensor>,
+    /// Public output values (model outputs the segment produces).
+    pub outputs: Vec<QTensor>,
+    /// Commitments to the other boundary tensors.
+    pub commitments: Vec<Commitment>,
 }
 
 /// One witness per node of `model` from its node values.
@@ -892,7 +1090,7 @@ fn op_costs(
     for &r in &topo.order {
         let members = BTreeSet::from([r]);
         let ex = extract(model, topo, &members, String::new());
-        let demand = lower(&ex.model)?.demand;
+        let demand = lower(&ex.model, &BTreeSet::new())?.demand;
         let last = demand.ops.last().cloned().unwrap_or(OpDemand::None);
         let mut cost = OpCost {
             macs: macs_of(&last),
@@ -901,7 +1099,8 @@ fn op_costs(
             lut_entries: demand.lut_entries.unwrap_or(0),
             cost: 0,
         };
-        let (d, macs) = assemble(&[&cost], demand.inputs, demand.instance_len - demand.inputs);
+        let (ins, outs) = sides(model, topo, &members);
+        let (d, macs) = assemble(&[&cost], &ins, &outs);
         let node = &model.graph.nodes[r];
         let report = budget.fits(&d, macs).ok_or_else(|| {
             invalid(
@@ -927,14 +1126,9 @@ fn estimate(
     budget: &Budget<'_>,
     members: &BTreeSet<usize>,
 ) -> Option<SegmentEstimate> {
-    let b = graph::boundary(topo, members);
-    let vol = |ids: &[usize]| -> usize {
-        ids.iter()
-            .map(|&i| volume(&model.graph.nodes[i].shape))
-            .sum()
-    };
+    let (ins, outs) = sides(model, topo, members);
     let list: Vec<&OpCost> = members.iter().map(|r| &costs[r]).collect();
-    let (demand, macs) = assemble(&list, vol(&b.inputs), vol(&b.outputs));
+    let (demand, macs) = assemble(&list, &ins, &outs);
     let report = budget.fits(&demand, macs)?;
     Some(SegmentEstimate {
         k: report.params.k,

@@ -88,6 +88,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         k: circuit.k(),
         inputs: values.inputs(&model),
         outputs: values.outputs(&model),
+        commitments: Vec::new(),
         proof,
     };
     let bytes = out.to_bytes()?;
@@ -136,13 +137,17 @@ fn run_segmented(args: &Args, keys: &KeysDir) -> Result<serde_json::Value> {
             bail!("{} holds the keys of another segment", dir.dir.display());
         }
         let start = std::time::Instant::now();
-        let (circuit, inputs, outputs) =
-            seg.circuit(i, |id| values.value(id)).with_context(|| {
-                format!(
-                    "refusing to prove segment {i} of {}: it is not a correct execution",
-                    args.trace.display()
-                )
-            })?;
+        let tk_circuit::segment::SegmentProofInputs {
+            circuit,
+            inputs,
+            outputs,
+            commitments,
+        } = seg.circuit(i, |id| values.value(id)).with_context(|| {
+            format!(
+                "refusing to prove segment {i} of {}: it is not a correct execution",
+                args.trace.display()
+            )
+        })?;
         if circuit.k() != manifest.k {
             bail!(
                 "segment {i} needs k = {}, its keys have k = {}",
@@ -172,6 +177,7 @@ fn run_segmented(args: &Args, keys: &KeysDir) -> Result<serde_json::Value> {
             k: manifest.k,
             inputs,
             outputs,
+            commitments,
             proof,
         };
         let bytes = out.to_bytes()?;

@@ -167,11 +167,15 @@ fn run_segmented(args: &Args, keys: &KeysDir) -> Result<serde_json::Value> {
         }
         if partial {
             let start = std::time::Instant::now();
-            let instance =
-                tk_circuit::public_instance(&seg.segments[i].model, &proof.inputs, &proof.outputs)
-                    .with_context(|| {
-                        format!("{}: public values do not fit segment {i}", path.display())
-                    })?;
+            let segment = &seg.segments[i];
+            let instance = tk_circuit::public_instance_with(
+                &segment.model,
+                &segment.commit,
+                &proof.inputs,
+                &proof.outputs,
+                &proof.commitments,
+            )
+            .with_context(|| format!("{}: public values do not fit segment {i}", path.display()))?;
             tk_circuit::prover::verify(&params[&manifest.k], &vk, &instance, &proof.proof)
                 .with_context(|| format!("segment {i}: proof rejected"))?;
             println!(
