@@ -478,7 +478,10 @@ fn honest() -> Vec<(&'static str, ModelCircuit)> {
     let konst = circuit(&m, &x);
     let (m, x) = softmax_model();
     let softmax = circuit(&m, &x);
+    let (m, x, opts) = commit_model();
+    let committed = circuit_with(&m, &x, &opts);
     vec![
+        ("committed", committed),
         ("softmax", softmax),
         ("clip", clip),
         ("rescale", rescale),
@@ -641,6 +644,170 @@ fn cases() -> Vec<Case> {
     out.push(case("constant: another constant value", c, i));
 
     out.extend(softmax_cases());
+    out.extend(commit_cases());
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Commitments: a committed input and output (`y = clip(x, -20, 30)` on 40 values).
+
+fn commit_model() -> (QModel, Vec<QTensor>, PlanOptions) {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 40], 8);
+    let y = b.op(
+        "clip",
+        QOp::Clip(Clip { lo: -20, hi: 30 }),
+        &[x],
+        &[1, 40],
+        8,
+    );
+    b.output(y);
+    let opts = PlanOptions {
+        commit: std::collections::BTreeSet::from([x, y]),
+        ..PlanOptions::default()
+    };
+    (
+        b.build(),
+        vec![tensor(&[1, 40], values(40, -128, 127, 3))],
+        opts,
+    )
+}
+
+/// Where a forged lane-0 hash departs from the honest one.
+#[derive(Clone, Copy)]
+enum Forge {
+    /// Pack slot 0: `v_0 + 1` and its element (`value copy` breaks).
+    PackValue,
+    /// Pack slot 0: element `+ 1` (`pack` gate breaks).
+    PackElement,
+    /// The first absorbed element `+ 1` (`element copy` breaks).
+    Absorbed,
+    /// The capacity word `+ 1` (`initial state` breaks).
+    Capacity,
+    /// The state after absorbing `+ 1` (`absorb` breaks).
+    AfterAbsorb,
+    /// The square of round `r`, word 0, `+ 1` (that round's square constraint breaks).
+    Square(usize),
+    /// The state after round `r`, word 1, `+ 1` (that round's mix breaks).
+    Mix(usize),
+}
+
+/// The committed circuit with lane 0's chunk (the input's first chunk) hashed from a forged
+/// point on, every later cell consistent, and the forged digest claimed in the instance.
+fn forged_commit(forge: Forge) -> (ModelCircuit, Vec<Fr>) {
+    use tk_circuit::chips::poseidon::PERMUTATION_ROWS;
+    use tk_circuit::commit::{self, FULL_ROUNDS, PARTIAL_ROUNDS, WIDTH};
+    let (m, x, opts) = commit_model();
+    let mut c = circuit_with(&m, &x, &opts);
+    let mut elements = commit::pack(&x[0].data).unwrap();
+    let chunk = commit::chunk_len(elements.len());
+    let mut o = tk_circuit::CommitOverrides::default();
+    match forge {
+        Forge::PackValue => {
+            o.pack.insert((0, 0), fe(i128::from(x[0].data[0]) + 1));
+            o.pack.insert((0, 15), elements[0] + Fr::one());
+            elements[0] += Fr::one();
+        }
+        Forge::PackElement => {
+            o.pack.insert((0, 15), elements[0] + Fr::one());
+            elements[0] += Fr::one();
+        }
+        _ => {}
+    }
+    if matches!(forge, Forge::Absorbed) {
+        elements[0] += Fr::one();
+    }
+    let consts = commit::constants();
+    let mut put = |row: usize, col: usize, v: Fr| {
+        o.hash.insert((row, 0, col), v);
+    };
+    let mut state = [Fr::zero(), Fr::zero(), commit::capacity(chunk)];
+    if matches!(forge, Forge::Capacity) {
+        state[2] += Fr::one();
+    }
+    let perms = commit::permutations(chunk);
+    for p in 0..perms {
+        let base = PERMUTATION_ROWS * p;
+        for (j, &w) in state.iter().enumerate() {
+            put(base, j, w);
+        }
+        let pair = [
+            elements[2 * p],
+            *elements.get(2 * p + 1).unwrap_or(&Fr::zero()),
+        ];
+        put(base, 3, pair[0]);
+        put(base, 4, pair[1]);
+        state[0] += pair[0];
+        state[1] += pair[1];
+        if p == 0 && matches!(forge, Forge::AfterAbsorb) {
+            state[0] += Fr::one();
+        }
+        for r in 0..FULL_ROUNDS + PARTIAL_ROUNDS {
+            let row = base + 1 + r;
+            for (j, &w) in state.iter().enumerate() {
+                put(row, j, w);
+            }
+            let full = commit::is_full_round(r);
+            let mut sq = [Fr::zero(); WIDTH];
+            let mut t = [Fr::zero(); WIDTH];
+            for j in 0..WIDTH {
+                let xj = state[j] + consts.round[r][j];
+                if full || j == 0 {
+                    sq[j] = xj * xj;
+                    if p == 0 && j == 0 && matches!(forge, Forge::Square(fr) if fr == r) {
+                        sq[j] += Fr::one();
+                    }
+                    t[j] = sq[j] * sq[j] * xj;
+                } else {
+                    t[j] = xj;
+                }
+                put(row, 3 + j, sq[j]);
+            }
+            for (i, word) in state.iter_mut().enumerate() {
+                *word = (0..WIDTH).map(|j| consts.mds[i][j] * t[j]).sum();
+            }
+            if p == 0 && matches!(forge, Forge::Mix(fr) if fr == r) {
+                state[1] += Fr::one();
+            }
+        }
+    }
+    put(PERMUTATION_ROWS * perms, 0, state[0]);
+    put(PERMUTATION_ROWS * perms, 1, state[1]);
+    put(PERMUTATION_ROWS * perms, 2, state[2]);
+    c.tamper_commitment(o);
+    let mut inst = c.instance().to_vec();
+    inst[0] = state[0];
+    (c, inst)
+}
+
+fn commit_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for (name, forge) in [
+        ("commit: another value in a pack slot", Forge::PackValue),
+        ("commit: another packed element", Forge::PackElement),
+        ("commit: another absorbed element", Forge::Absorbed),
+        ("commit: another capacity", Forge::Capacity),
+        ("commit: another state after absorbing", Forge::AfterAbsorb),
+        ("commit: another square in a full round", Forge::Square(0)),
+        ("commit: another state after a full round", Forge::Mix(0)),
+        (
+            "commit: another square in a partial round",
+            Forge::Square(10),
+        ),
+        (
+            "commit: another state after a partial round",
+            Forge::Mix(10),
+        ),
+    ] {
+        let (c, i) = forged_commit(forge);
+        out.push(case(name, c, i));
+    }
+    let (m, x, opts) = commit_model();
+    let c = circuit_with(&m, &x, &opts);
+    let mut i = c.instance().to_vec();
+    let last = i.len() - 1;
+    i[last] += Fr::one();
+    out.push(case("commit: claim another output digest", c, i));
     out
 }
 
