@@ -21,6 +21,9 @@ use crate::chips::softmax::{self, SoftmaxShape};
 use crate::chips::{limb_count, requant};
 use crate::error::CircuitError;
 
+/// Largest row width `W` a circuit may have (key files with more are refused).
+pub const MAX_WIDTH: usize = 1024;
+
 /// Everything `configure` needs: the circuit's shape. Stored in key files; the verifying key
 /// is a function of these parameters and the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +98,7 @@ impl CircuitParams {
         if usable == 0 {
             return Err(format!("k = {} outside 4..=26", self.k));
         }
-        if !(1..=1024).contains(&self.width) || self.lanes > 1024 {
+        if !(1..=MAX_WIDTH).contains(&self.width) || self.lanes > 1024 {
             return Err(format!("{} columns and {} lanes", self.width, self.lanes));
         }
         if !(1..=16).contains(&self.range_bits)
@@ -581,7 +584,7 @@ impl Demand {
                         .into_iter()
                         .chain([sh.min_width, 2 * sh.min_width])
                         .chain(pack_widths.iter().flat_map(|&g| [2 * g, 3 * g]))
-                        .filter(|&w| w >= sh.min_width)
+                        .filter(|&w| w >= sh.min_width && w <= MAX_WIDTH)
                         .collect();
                     w.sort_unstable();
                     w.dedup();
@@ -731,10 +734,15 @@ impl Demand {
                 }
             }
         }
-        best.ok_or(CircuitError::TooLarge {
+        let best = best.ok_or(CircuitError::TooLarge {
             rows: smallest_rows,
             max_k: opts.max_k,
-        })
+        })?;
+        // The planner only builds shapes that `configure` accepts and key files can carry.
+        best.params
+            .validate()
+            .map_err(|e| CircuitError::Internal(format!("planned an invalid shape: {e}")))?;
+        Ok(best)
     }
 }
 

@@ -233,3 +233,34 @@ fn committed_circuit_proves_and_verifies() {
     other[1] += Fr::one();
     assert!(verify(&params, &pk.vk(), &other, &proof).is_err());
 }
+
+#[test]
+fn a_long_dot_product_never_plans_a_row_wider_than_the_key_format_allows() {
+    // A 1 x 600 Gemm: packing whole products would ask for rows of 2 * 601 columns. With the
+    // input committed the instance is tiny, so only the width limit stops the planner.
+    let mut b = Builder::default();
+    let x = b.input(&[1, 600], 8);
+    let op = tk_quant::ops::Gemm {
+        weight: tensor(&[2, 600], values(1200, -127, 127, 9)),
+        bias: vec![0, 1],
+        requant: tk_quant::ops::Requant {
+            multipliers: vec![1 << 30, 1 << 30],
+            shifts: vec![40, 40],
+        },
+    };
+    let y = b.op("gemm", QOp::Gemm(op), &[x], &[1, 2], 8);
+    b.output(y);
+    let m = b.build();
+    let opts = PlanOptions {
+        commit: BTreeSet::from([x]),
+        ..PlanOptions::default()
+    };
+    let c = circuit_with(&m, &[tensor(&[1, 600], values(600, -128, 127, 4))], &opts);
+    assert!(
+        c.params().width <= tk_circuit::plan::MAX_WIDTH,
+        "{:?}",
+        c.params()
+    );
+    c.params().validate().expect("a shape key files accept");
+    assert_satisfied(&c);
+}

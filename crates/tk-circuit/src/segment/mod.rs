@@ -357,8 +357,8 @@ impl Budget<'_> {
 }
 
 /// Lowers a probe model and returns the demand of its last node plus totals.
-fn probe_demand(model: &QModel) -> Result<Demand, CircuitError> {
-    Ok(lower(model, &BTreeSet::new())?.demand)
+fn probe_demand(model: &QModel, commit: &BTreeSet<usize>) -> Result<Demand, CircuitError> {
+    Ok(lower(model, commit)?.demand)
 }
 
 /// A boundary tensor as the planner sees it.
@@ -429,11 +429,19 @@ fn assemble(costs: &[&OpCost], inputs: &[Side], outputs: &[Side]) -> (Demand, us
     (demand, costs.iter().map(|c| c.macs).sum())
 }
 
-/// A probe model computing channels `[c0, c1)` of `node` from fresh inputs.
-fn part_probe(model: &QModel, node: &QNode, c0: usize, c1: usize) -> Result<QModel, CircuitError> {
+/// A probe model computing channels `[c0, c1)` of `node` from fresh inputs, and the probe's
+/// inputs and output that a segment holding it alone would commit to (all but model inputs
+/// and outputs).
+fn part_probe(
+    model: &QModel,
+    node: &QNode,
+    c0: usize,
+    c1: usize,
+) -> Result<(QModel, BTreeSet<usize>), CircuitError> {
     let (op, operands, shape) = split::part_op(model, node, c0, c1)?;
     let mut nodes = Vec::new();
     let mut inputs = Vec::new();
+    let mut commit = BTreeSet::new();
     for o in operands {
         let (p, range) = match o {
             split::Operand::Whole(p) => (p, None),
@@ -461,6 +469,9 @@ fn part_probe(model: &QModel, node: &QNode, c0: usize, c1: usize) -> Result<QMod
         });
         if !is_const {
             inputs.push(id);
+            if !matches!(src.op, QOp::Input(_)) {
+                commit.insert(id);
+            }
         }
     }
     let id = nodes.len();
@@ -473,7 +484,10 @@ fn part_probe(model: &QModel, node: &QNode, c0: usize, c1: usize) -> Result<QMod
         shape,
         bits: node.bits,
     });
-    Ok(QModel {
+    if !model.graph.outputs.contains(&node.id) {
+        commit.insert(id);
+    }
+    let probe = QModel {
         spec_version: model.spec_version,
         producer: String::new(),
         source_digest: String::new(),
@@ -483,7 +497,8 @@ fn part_probe(model: &QModel, node: &QNode, c0: usize, c1: usize) -> Result<QMod
             outputs: vec![id],
         },
         scales: Vec::new(),
-    })
+    };
+    Ok((probe, commit))
 }
 
 /// A lower bound on the dot rows of `node` (all of it), at most 64 columns per row.
@@ -564,8 +579,8 @@ fn choose_partitions(model: &QModel, budget: &Budget<'_>) -> Result<Partitions, 
         parts = parts.next_power_of_two().min(units);
         loop {
             let bounds = even_bounds_for(c, unit, parts);
-            let probe = part_probe(model, node, bounds[0], bounds[1])?;
-            let demand = probe_demand(&probe)?;
+            let (probe, commit) = part_probe(model, node, bounds[0], bounds[1])?;
+            let demand = probe_demand(&probe, &commit)?;
             let macs = demand.ops.iter().map(macs_of).sum();
             if budget.fits(&demand, macs).is_some() {
                 if bounds.len() > 2 {

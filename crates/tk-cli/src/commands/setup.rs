@@ -204,7 +204,9 @@ fn run_segmented(args: &Args) -> Result<serde_json::Value> {
     );
     let manifest = seg.manifest();
     for m in &manifest.segments {
-        let public: usize = m
+        // Values crossing the segment's boundary (committed, or shown when a model input or
+        // output).
+        let boundary: usize = m
             .inputs
             .iter()
             .chain(&m.outputs)
@@ -212,14 +214,14 @@ fn run_segmented(args: &Args) -> Result<serde_json::Value> {
             .sum();
         let e = m.estimate.as_ref();
         println!(
-            "  {:>4}  ops {:>4}..{:<4} k {:>2}  rows {:>8}  MACs {:>10}  public {:>7}  est. {:>9}  {} .. {}",
+            "  {:>4}  ops {:>4}..{:<4} k {:>2}  rows {:>8}  MACs {:>10}  boundary {:>7}  est. {:>9}  {} .. {}",
             m.index,
             m.ops.0,
             m.ops.1,
             e.map_or(0, |e| e.k),
             e.map_or(0, |e| e.main_rows),
             e.map_or(0, |e| e.macs),
-            public,
+            boundary,
             e.map_or_else(String::new, |e| gib(e.memory_bytes)),
             m.first_op,
             m.last_op
