@@ -326,12 +326,12 @@ impl ModelCircuit {
             })
             .collect();
         for (job, values) in &commits {
-            let data: Vec<i32> = wits[job.node].output.data.clone();
-            let digests =
-                crate::commit::commit(&data).map_err(|e| CircuitError::InvalidWitness {
+            let digests = crate::commit::commit(&wits[job.node].output.data).map_err(|e| {
+                CircuitError::InvalidWitness {
                     node: job.node,
                     reason: format!("cannot commit: {e}"),
-                })?;
+                }
+            })?;
             debug_assert_eq!(digests.len(), crate::commit::digest_count(values.len()));
             instance[job.instance_offset..job.instance_offset + digests.len()]
                 .copy_from_slice(&digests);

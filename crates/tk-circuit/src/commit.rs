@@ -24,7 +24,7 @@ use poseidon_primitives::poseidon::primitives::Spec;
 use tk_quant::QTensor;
 
 use crate::error::CircuitError;
-use crate::field::{Fr, fe};
+use crate::field::Fr;
 
 /// State words of the permutation.
 pub const WIDTH: usize = 3;
@@ -218,11 +218,6 @@ pub fn commit(values: &[i32]) -> Result<Vec<Fr>, CircuitError> {
 /// The commitment to a tensor.
 pub fn commit_tensor(t: &QTensor) -> Result<Vec<Fr>, CircuitError> {
     commit(&t.data)
-}
-
-/// `fe` of a value, for callers building instances next to commitments.
-pub fn value(v: i32) -> Fr {
-    fe(v.into())
 }
 
 #[cfg(test)]

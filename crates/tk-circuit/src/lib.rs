@@ -5,7 +5,9 @@
 //! of a [`tk_quant::QModel`] becomes chip jobs (dot products, requantizations, max-pool
 //! windows, table lookups, wiring), laid out from the op witnesses (inputs and output of each
 //! op, in execution order) and chained by copy constraints: an op's input cells are copies of
-//! its producers' output cells. Model inputs and outputs are public (one instance column).
+//! its producers' output cells. Model inputs and outputs are public (one instance column); an
+//! input or output listed in [`PlanOptions::commit`] (a segment boundary) is public through
+//! its Poseidon digests instead ([`commit`]).
 //! Proofs are KZG on BN254 with SHPLONK multi-opening and a Blake2b transcript (halo2-axiom).
 //!
 //! ```text

@@ -119,54 +119,39 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
             "only graph inputs and outputs can be committed",
         ));
     }
+    // Instance rows: every graph input, then every output, by value or by its digests.
     let mut commits = Vec::new();
     let mut input_offsets = BTreeMap::new();
-    for &id in &g.inputs {
-        let node = g
-            .nodes
-            .get(id)
-            .ok_or_else(|| invalid(id, "graph input is not a node"))?;
-        let len = volume(&node.shape);
-        if commit.contains(&id) {
-            commits.push(CommitJob {
-                node: id,
-                read: true,
-                instance_offset: demand.instance_len,
-                bits: u32::from(node.bits),
-            });
-            demand.commits.push(CommitDemand {
-                values: len,
-                bits: u32::from(node.bits),
-                read: true,
-            });
-            demand.instance_len += crate::commit::digest_count(len);
-        } else {
-            input_offsets.insert(id, demand.instance_len);
-            demand.instance_len += len;
-        }
-    }
     let mut outputs = Vec::with_capacity(g.outputs.len());
-    for &id in &g.outputs {
+    let boundary = g.inputs.iter().map(|&id| (id, true));
+    for (id, read) in boundary.chain(g.outputs.iter().map(|&id| (id, false))) {
+        let what = if read { "graph input" } else { "graph output" };
         let node = g
             .nodes
             .get(id)
-            .ok_or_else(|| invalid(id, "graph output is not a node"))?;
+            .ok_or_else(|| invalid(id, format!("{what} is not a node")))?;
         let len = volume(&node.shape);
+        let offset = demand.instance_len;
         if commit.contains(&id) {
+            let bits = u32::from(node.bits);
             commits.push(CommitJob {
                 node: id,
-                read: false,
-                instance_offset: demand.instance_len,
-                bits: u32::from(node.bits),
+                read,
+                instance_offset: offset,
+                bits,
             });
             demand.commits.push(CommitDemand {
                 values: len,
-                bits: u32::from(node.bits),
-                read: false,
+                bits,
+                read,
             });
             demand.instance_len += crate::commit::digest_count(len);
         } else {
-            outputs.push((id, demand.instance_len));
+            if read {
+                input_offsets.insert(id, offset);
+            } else {
+                outputs.push((id, offset));
+            }
             demand.instance_len += len;
         }
     }

@@ -15,33 +15,13 @@ use tk_circuit::chips::poseidon::PERMUTATION_ROWS;
 use tk_circuit::commit;
 use tk_circuit::prelude::*;
 use tk_circuit::{CommitOverrides, PlanOptions};
-use tk_quant::ops::{Clip, QOp};
+use tk_quant::ops::QOp;
 use tk_quant::{QModel, QTensor};
 
 const LEN: usize = 40;
 
-/// `y = clip(x, -20, 30)` on 40 int8 values, input and output committed.
-fn model() -> (QModel, Vec<QTensor>, PlanOptions) {
-    let mut b = Builder::default();
-    let x = b.input(&[1, LEN], 8);
-    let y = b.op(
-        "clip",
-        QOp::Clip(Clip { lo: -20, hi: 30 }),
-        &[x],
-        &[1, LEN],
-        8,
-    );
-    b.output(y);
-    let opts = PlanOptions {
-        commit: BTreeSet::from([x, y]),
-        ..PlanOptions::default()
-    };
-    let input = tensor(&[1, LEN], values(LEN, -128, 127, 3));
-    (b.build(), vec![input], opts)
-}
-
 fn honest() -> (QModel, Vec<QTensor>, ModelCircuit) {
-    let (m, x, opts) = model();
+    let (m, x, opts) = committed_clip_model();
     let c = circuit_with(&m, &x, &opts);
     (m, x, c)
 }
@@ -224,7 +204,7 @@ fn a_wrong_digest_cell_fails() {
 #[test]
 fn committed_circuit_proves_and_verifies() {
     let (m, _, c) = honest();
-    let (_, _, opts) = model();
+    let (_, _, opts) = committed_clip_model();
     let params = setup_params(c.k(), 11);
     let pk = keygen(&params, &ModelCircuit::for_keygen(&m, &opts).unwrap()).unwrap();
     let proof = prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(1)).unwrap();

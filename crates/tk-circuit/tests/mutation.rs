@@ -478,7 +478,7 @@ fn honest() -> Vec<(&'static str, ModelCircuit)> {
     let konst = circuit(&m, &x);
     let (m, x) = softmax_model();
     let softmax = circuit(&m, &x);
-    let (m, x, opts) = commit_model();
+    let (m, x, opts) = committed_clip_model();
     let committed = circuit_with(&m, &x, &opts);
     vec![
         ("committed", committed),
@@ -651,28 +651,6 @@ fn cases() -> Vec<Case> {
 // ---------------------------------------------------------------------------------------
 // Commitments: a committed input and output (`y = clip(x, -20, 30)` on 40 values).
 
-fn commit_model() -> (QModel, Vec<QTensor>, PlanOptions) {
-    let mut b = Builder::default();
-    let x = b.input(&[1, 40], 8);
-    let y = b.op(
-        "clip",
-        QOp::Clip(Clip { lo: -20, hi: 30 }),
-        &[x],
-        &[1, 40],
-        8,
-    );
-    b.output(y);
-    let opts = PlanOptions {
-        commit: std::collections::BTreeSet::from([x, y]),
-        ..PlanOptions::default()
-    };
-    (
-        b.build(),
-        vec![tensor(&[1, 40], values(40, -128, 127, 3))],
-        opts,
-    )
-}
-
 /// Where a forged lane-0 hash departs from the honest one.
 #[derive(Clone, Copy)]
 enum Forge {
@@ -697,7 +675,7 @@ enum Forge {
 fn forged_commit(forge: Forge) -> (ModelCircuit, Vec<Fr>) {
     use tk_circuit::chips::poseidon::PERMUTATION_ROWS;
     use tk_circuit::commit::{self, FULL_ROUNDS, PARTIAL_ROUNDS, WIDTH};
-    let (m, x, opts) = commit_model();
+    let (m, x, opts) = committed_clip_model();
     let mut c = circuit_with(&m, &x, &opts);
     let mut elements = commit::pack(&x[0].data).unwrap();
     let chunk = commit::chunk_len(elements.len());
@@ -802,7 +780,7 @@ fn commit_cases() -> Vec<Case> {
         let (c, i) = forged_commit(forge);
         out.push(case(name, c, i));
     }
-    let (m, x, opts) = commit_model();
+    let (m, x, opts) = committed_clip_model();
     let c = circuit_with(&m, &x, &opts);
     let mut i = c.instance().to_vec();
     let last = i.len() - 1;

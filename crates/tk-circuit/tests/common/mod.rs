@@ -532,3 +532,22 @@ pub fn encode_trace(header: &tk_trace::Header, frames: &[tk_trace::Frame]) -> Ve
     put(&mut out, rmp_serde::to_vec_named(&footer).unwrap());
     out
 }
+
+/// `y = clip(x, -20, 30)` on 40 int8 values with its input and output committed (segment
+/// boundaries), a sample input, and the planner options that commit them.
+pub fn committed_clip_model() -> (QModel, Vec<QTensor>, PlanOptions) {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 40], 8);
+    let clip = tk_quant::ops::Clip { lo: -20, hi: 30 };
+    let y = b.op("clip", QOp::Clip(clip), &[x], &[1, 40], 8);
+    b.output(y);
+    let opts = PlanOptions {
+        commit: std::collections::BTreeSet::from([x, y]),
+        ..PlanOptions::default()
+    };
+    (
+        b.build(),
+        vec![tensor(&[1, 40], values(40, -128, 127, 3))],
+        opts,
+    )
+}
