@@ -31,12 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chosen = ModelCircuit::new(&model, &witnesses, &PlanOptions::default())?;
     let k0 = chosen.k();
     println!(
-        "planner: k = {k0}, W = {}, lanes = {}, cost {}",
+        "planner: k = {k0}, W = {}, mdot {:?}, lanes = {}, cost {}",
         chosen.params().width,
+        chosen.params().mdot,
         chosen.params().lanes,
         chosen.report().cost
     );
-    println!("k  W   lanes advice fixed lookups degree cost      keygen_s prove_s");
+    println!("k  W   lanes advice fixed lookups degree cost      keygen_s prove_s layout");
     for k in k0..=k0 + 3 {
         let params = setup_params(k, 1);
         for width in [8, 12, 16, 24, 32, 48, 64, 96] {
@@ -68,14 +69,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times.sort_by(f64::total_cmp);
             let report = circuit.report();
             println!(
-                "{k:<2} {width:<3} {:<5} {:<6} {:<5} {:<7} {:<6} {:<9} {keygen_s:<8.3} {:.3}",
+                "{k:<2} {width:<3} {:<5} {:<6} {:<5} {:<7} {:<6} {:<9} {keygen_s:<8.3} {:.3} {}",
                 circuit.params().lanes,
                 report.advice_columns,
                 cs.num_fixed_columns(),
                 report.lookups,
                 cs.degree(),
                 report.cost,
-                times[times.len() / 2]
+                times[times.len() / 2],
+                circuit
+                    .params()
+                    .mdot
+                    .map_or("-".into(), |s| format!("mdot {}x{}", s.inputs, s.outputs))
             );
         }
     }

@@ -33,9 +33,10 @@ use halo2_axiom::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
 use tk_quant::{QModel, QTensor};
 
 use crate::chips::constant::{ConstChip, ConstConfig};
-use crate::chips::dot::{DotAssign, DotChip, DotConfig};
+use crate::chips::dot::{DotAssign, DotChip, DotConfig, DotLayout};
 use crate::chips::lut::{LutAssign, LutChip, LutConfig, LutTable};
 use crate::chips::max_pool::{MaxPoolAssign, MaxPoolChip, MaxPoolConfig};
+use crate::chips::mdot::{GroupAssign, MultiDotChip, MultiDotConfig};
 use crate::chips::pack::{PackChip, PackConfig};
 use crate::chips::poseidon::{ChunkCells, PoseidonChip, PoseidonConfig, bands};
 use crate::chips::requant::{RequantAssign, RequantChip, RequantConfig};
@@ -43,7 +44,7 @@ use crate::chips::softmax::{SoftmaxAssign, SoftmaxChip, SoftmaxConfig};
 use crate::chips::{MainColumns, RangeChip, RangeCollector, RangeConfig};
 use crate::error::CircuitError;
 use crate::field::{Fr, fe};
-use crate::jobs::{OpCircuit, OpKind, Operand};
+use crate::jobs::{OpCircuit, OpKind, Operand, dot_layout};
 use crate::lower::{CommitJob, Lowered, lower, volume};
 use crate::mutation::enabled;
 use crate::plan::{CircuitParams, PlanOptions, PlanReport};
@@ -58,6 +59,8 @@ pub struct ModelConfig {
     pub range: RangeConfig,
     /// Dot products.
     pub dot: DotConfig,
+    /// Multi-output dot products, when the plan has a shape for them.
+    pub mdot: Option<MultiDotConfig>,
     /// Requantization, when the model has any.
     pub requant: Option<RequantConfig>,
     /// Max-pool, one per window size.
@@ -123,19 +126,6 @@ fn requant_items(
         .collect()
 }
 
-/// Rows of an op's dot products, and whether they are packed
-/// ([`crate::chips::dot::packed_segments`]).
-fn dot_rows(dots: &[crate::jobs::DotJob], p: &CircuitParams) -> (usize, bool) {
-    let longest = dots.iter().map(|d| d.spec.weights.len()).max().unwrap_or(0);
-    match crate::chips::dot::packed_segments(longest, p.dot_pack, p.width) {
-        Some(segments) => (dots.len().div_ceil(segments), true),
-        None => (
-            DotChip::rows(dots.iter().map(|d| d.spec.rows(p.width))),
-            false,
-        ),
-    }
-}
-
 /// The regions of the main columns, in layout order (the arithmetic `synthesize` follows).
 fn main_regions(
     ops: &[OpCircuit],
@@ -171,8 +161,16 @@ fn main_regions(
     push("inputs".into(), inputs.div_ceil(width), &mut row);
     for op in ops {
         match &op.kind {
-            OpKind::Dot { dots, requant } => {
-                push(format!("{}: dot", op.name), dot_rows(dots, p).0, &mut row);
+            OpKind::Dot {
+                dots,
+                requant,
+                groups,
+            } => {
+                push(
+                    format!("{}: dot", op.name),
+                    dot_layout(dots, groups, p).1,
+                    &mut row,
+                );
                 push(
                     format!("{}: requant", op.name),
                     requant.len().div_ceil(rq_slots),
@@ -529,6 +527,7 @@ impl Circuit<Fr> for ModelCircuit {
         let main = MainColumns::configure(meta, p.width);
         let range = RangeConfig::configure(meta, p.lanes, p.range_bits, p.signed_range());
         let dot = DotConfig::configure(meta, &main, p.dot_pack);
+        let mdot = p.mdot.map(|s| MultiDotConfig::configure(meta, &main, s));
         let requant = p
             .requant
             .map(|s| RequantConfig::configure(meta, &main, s, p.range_bits));
@@ -558,6 +557,7 @@ impl Circuit<Fr> for ModelCircuit {
             main,
             range,
             dot,
+            mdot,
             requant,
             max_pool,
             lut,
@@ -675,26 +675,54 @@ impl Circuit<Fr> for ModelCircuit {
             };
             let out = match &op.kind {
                 OpKind::Input { .. } | OpKind::Const { .. } => continue,
-                OpKind::Dot { dots, requant } => {
-                    let inputs: Vec<Vec<Cell>> = dots
-                        .iter()
-                        .map(|d| d.inputs.iter().map(|&o| resolve(o, &[])).collect())
-                        .collect();
-                    let items: Vec<DotAssign<'_>> = dots
-                        .iter()
-                        .zip(&inputs)
-                        .map(|(d, c)| DotAssign {
-                            inputs: c,
-                            spec: &d.spec,
-                            witness: &d.witness,
-                        })
-                        .collect();
-                    let (rows, packed) = dot_rows(dots, &self.report.params);
+                OpKind::Dot {
+                    dots,
+                    requant,
+                    groups,
+                } => {
+                    let (layout, rows) = dot_layout(dots, groups, &self.report.params);
                     let name = format!("{}: dot", op.name);
-                    let accs = if packed {
-                        dot_chip.assign_packed(&mut layouter, &name, row, &items)?
+                    let accs = if layout == DotLayout::Grouped {
+                        let chip = config.mdot.clone().ok_or(Error::Synthesis)?;
+                        let inputs: Vec<Vec<Cell>> = groups
+                            .iter()
+                            .map(|g| g.inputs.iter().map(|&o| resolve(o, &[])).collect())
+                            .collect();
+                        let items: Vec<GroupAssign<'_>> = groups
+                            .iter()
+                            .zip(&inputs)
+                            .map(|(g, c)| GroupAssign {
+                                inputs: c,
+                                group: &g.group,
+                                witness: &g.witness,
+                            })
+                            .collect();
+                        MultiDotChip::construct(chip).assign(
+                            &mut layouter,
+                            &name,
+                            row,
+                            &items,
+                            dots.len(),
+                        )?
                     } else {
-                        dot_chip.assign(&mut layouter, &name, row, &items)?
+                        let inputs: Vec<Vec<Cell>> = dots
+                            .iter()
+                            .map(|d| d.inputs.iter().map(|&o| resolve(o, &[])).collect())
+                            .collect();
+                        let items: Vec<DotAssign<'_>> = dots
+                            .iter()
+                            .zip(&inputs)
+                            .map(|(d, c)| DotAssign {
+                                inputs: c,
+                                spec: &d.spec,
+                                witness: &d.witness,
+                            })
+                            .collect();
+                        if layout == DotLayout::Packed {
+                            dot_chip.assign_packed(&mut layouter, &name, row, &items)?
+                        } else {
+                            dot_chip.assign(&mut layouter, &name, row, &items)?
+                        }
                     };
                     row += rows;
                     let chip = requant_chip.as_ref().ok_or(Error::Synthesis)?;

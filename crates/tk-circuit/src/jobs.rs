@@ -4,6 +4,7 @@
 use crate::chips::dot::{DotSpec, DotWitness};
 use crate::chips::lut::LutWitness;
 use crate::chips::max_pool::MaxPoolWitness;
+use crate::chips::mdot::{DotGroup, GroupWitness};
 use crate::chips::requant::{RequantParams, RequantWitness};
 use crate::chips::softmax::{SoftmaxParams, SoftmaxWitness};
 use crate::chips::wiring::WireMap;
@@ -34,6 +35,18 @@ pub struct DotJob {
     pub spec: DotSpec,
     /// Advice values.
     pub witness: DotWitness,
+}
+
+/// Outputs of one op that read the same activations, for the multi-output dot layout
+/// ([`crate::chips::mdot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupJob {
+    /// Activation sources, one per weight of an output.
+    pub inputs: Vec<Operand>,
+    /// Outputs, weights and biases.
+    pub group: DotGroup,
+    /// Advice values.
+    pub witness: GroupWitness,
 }
 
 /// One requant slot of an op.
@@ -103,6 +116,10 @@ pub enum OpKind {
         dots: Vec<DotJob>,
         /// One requantization per output element, `u1 = Acc(e)`.
         requant: Vec<RequantJob>,
+        /// The products again, as groups sharing their activations (every output in exactly
+        /// one group); empty when no two outputs share them. The layout uses either `dots` or
+        /// `groups` ([`crate::chips::dot::layout`]).
+        groups: Vec<GroupJob>,
     },
     /// Requantizations of input elements (Add, Mul, Rescale, Clip).
     Requant {
@@ -178,4 +195,18 @@ pub struct Fold {
     pub lo: i64,
     /// The producer's own upper clamp bound.
     pub hi: i64,
+}
+
+/// The layout of an op's dot products and its rows ([`crate::chips::dot::layout`]).
+pub(crate) fn dot_layout(
+    dots: &[DotJob],
+    groups: &[GroupJob],
+    p: &crate::plan::CircuitParams,
+) -> (crate::chips::dot::DotLayout, usize) {
+    let lens: Vec<usize> = dots.iter().map(|d| d.spec.weights.len()).collect();
+    let shared: Vec<(usize, usize)> = groups
+        .iter()
+        .map(|g| (g.inputs.len(), g.group.outputs.len()))
+        .collect();
+    crate::chips::dot::layout(&lens, &shared, p.width, p.dot_pack, p.mdot)
 }

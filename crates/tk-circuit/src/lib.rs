@@ -42,7 +42,7 @@ pub use circuit::{CommitOverrides, ModelCircuit, ModelConfig, RegionRows};
 pub use error::CircuitError;
 pub use from_trace::TraceValues;
 pub use jobs::{
-    DotJob, Fold, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob,
+    DotJob, Fold, GroupJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob,
 };
 pub use plan::{CircuitParams, PlanOptions, PlanReport};
 pub use witness::{OpWitness, public_instance, public_instance_with};

@@ -10,12 +10,15 @@ use tk_quant::ops::QOp;
 use crate::chips::dot::{self, DotSpec, DotWitness};
 use crate::chips::lut::{LutTable, LutWitness};
 use crate::chips::max_pool::{MaxPoolWitness, pool_windows};
+use crate::chips::mdot::{DotGroup, GroupWitness};
 use crate::chips::requant::{MAX_T_BITS, RequantParams, RequantWitness};
 use crate::chips::softmax::{self, SoftmaxParams, SoftmaxWitness};
 use crate::chips::wiring::{self, WireMap};
 use crate::chips::{add, avg_pool, clip, mul};
 use crate::error::CircuitError;
-use crate::jobs::{DotJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob};
+use crate::jobs::{
+    DotJob, GroupJob, LutJob, MaxPoolJob, OpCircuit, OpKind, Operand, RequantJob, SoftmaxJob,
+};
 use crate::plan::{CommitDemand, Demand, OpDemand, RqDemand};
 
 pub(crate) fn invalid(node: usize, reason: impl Into<String>) -> CircuitError {
@@ -101,6 +104,59 @@ fn table_tag(luts: &mut Vec<LutTable>, in_lo: i64, values: Vec<i64>) -> u64 {
     tag
 }
 
+/// The outputs of `taps` (per output: `(input index, weight)` pairs and channel) grouped by
+/// `key` (outputs with equal keys read the same input patch): one group per key, in order of
+/// first appearance, over the union of its outputs' inputs in increasing index order, with
+/// weight 0 where an output has no tap. Empty when no two outputs share a key.
+fn share_activations(
+    taps: &[(Vec<(usize, i64)>, usize)],
+    key: &dyn Fn(usize) -> usize,
+    bias: &dyn Fn(usize) -> i64,
+) -> Vec<GroupJob> {
+    let mut by_key: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for e in 0..taps.len() {
+        by_key.entry(key(e)).or_default().push(e);
+    }
+    if by_key.values().all(|members| members.len() < 2) {
+        return Vec::new();
+    }
+    let mut groups: Vec<(usize, Vec<usize>)> = by_key.into_values().map(|m| (m[0], m)).collect();
+    groups.sort_unstable();
+    groups
+        .into_iter()
+        .map(|(_, outputs)| {
+            let union: BTreeSet<usize> = outputs
+                .iter()
+                .flat_map(|&e| taps[e].0.iter().map(|t| t.0))
+                .collect();
+            let position: BTreeMap<usize, usize> =
+                union.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+            let weights = outputs
+                .iter()
+                .map(|&e| {
+                    let mut w = vec![0; union.len()];
+                    for &(i, v) in &taps[e].0 {
+                        w[position[&i]] = v;
+                    }
+                    w
+                })
+                .collect();
+            GroupJob {
+                inputs: union
+                    .iter()
+                    .map(|&index| Operand::Input { slot: 0, index })
+                    .collect(),
+                group: DotGroup {
+                    biases: outputs.iter().map(|&e| bias(taps[e].1)).collect(),
+                    outputs,
+                    weights,
+                },
+                witness: GroupWitness::default(),
+            }
+        })
+        .collect()
+}
+
 /// Lowers `model`; the graph inputs and outputs in `commit` are bound by commitments.
 pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered, CircuitError> {
     let g = &model.graph;
@@ -181,11 +237,13 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
         let out_len = volume(&node.shape);
         let dot_op = |taps: Vec<(Vec<(usize, i64)>, usize)>,
                       bias: &dyn Fn(usize) -> i64,
-                      rq: &tk_quant::ops::Requant|
+                      rq: &tk_quant::ops::Requant,
+                      key: &dyn Fn(usize) -> usize|
          -> Result<(OpKind, OpDemand), CircuitError> {
             if taps.len() != out_len {
                 return Err(invalid(id, "output shape does not match the op"));
             }
+            let groups = share_activations(&taps, key, bias);
             let mut dots = Vec::with_capacity(taps.len());
             let mut requant = Vec::with_capacity(taps.len());
             for (e, (taps, ch)) in taps.into_iter().enumerate() {
@@ -231,8 +289,19 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
             let d = OpDemand::Dot {
                 lens: dots.iter().map(|d| d.spec.weights.len()).collect(),
                 requant: requant.iter().map(rq_demand).collect(),
+                groups: groups
+                    .iter()
+                    .map(|g| (g.inputs.len(), g.group.outputs.len()))
+                    .collect(),
             };
-            Ok((OpKind::Dot { dots, requant }, d))
+            Ok((
+                OpKind::Dot {
+                    dots,
+                    requant,
+                    groups,
+                },
+                d,
+            ))
         };
         let elementwise = |params: &dyn Fn(usize) -> Result<RequantParams, CircuitError>,
                            binary: bool|
@@ -316,10 +385,20 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
                 {
                     return Err(invalid(id, "conv shapes do not agree"));
                 }
+                // Outputs at one position of one image and conv group share their patch.
+                let positions = node.shape[2] * node.shape[3];
+                let per_group = (w[0] / op.group).max(1);
+                let channels = node.shape[1];
                 dot_op(
                     dot::conv_taps(x, &node.shape, op),
                     &|c| op.bias[c].into(),
                     &op.requant,
+                    &|e| {
+                        let (image, rest) =
+                            (e / (channels * positions), e % (channels * positions));
+                        let (channel, position) = (rest / positions, rest % positions);
+                        (image * op.group + channel / per_group) * positions + position
+                    },
                 )?
             }
             QOp::Gemm(op) => {
@@ -334,7 +413,14 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
                 {
                     return Err(invalid(id, "gemm shapes do not agree"));
                 }
-                dot_op(dot::gemm_taps(x, op), &|c| op.bias[c].into(), &op.requant)?
+                // The outputs of one row share it.
+                let columns = w[0].max(1);
+                dot_op(
+                    dot::gemm_taps(x, op),
+                    &|c| op.bias[c].into(),
+                    &op.requant,
+                    &|e| e / columns,
+                )?
             }
             QOp::AvgPool(op) => {
                 let x = shape_of(0)?;
@@ -371,8 +457,16 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
                 let d = OpDemand::Dot {
                     lens: dots.iter().map(|d| d.spec.weights.len()).collect(),
                     requant: requant.iter().map(rq_demand).collect(),
+                    groups: Vec::new(),
                 };
-                (OpKind::Dot { dots, requant }, d)
+                (
+                    OpKind::Dot {
+                        dots,
+                        requant,
+                        groups: Vec::new(),
+                    },
+                    d,
+                )
             }
             QOp::Add(op) => {
                 check_requant(id, op.ma.into(), op.shift, true)?;

@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chips::dot::packed_segments;
+use crate::chips::dot::{DotLayout, layout as dot_layout, packed_segments};
 use crate::chips::max_pool::MaxPoolShape;
+use crate::chips::mdot::MultiDotShape;
 use crate::chips::pack::SLOT_WIDTH as PACK_SLOT_WIDTH;
 use crate::chips::poseidon::{LANE_COLUMNS, bands};
 use crate::chips::range::{lane_rows, table_rows as range_table_rows};
@@ -53,6 +54,9 @@ pub struct CircuitParams {
     /// Boundary commitments, if the circuit commits to any input or output.
     #[serde(default)]
     pub commit: Option<CommitShape>,
+    /// Shape of the multi-output dot rows, if some op's outputs share their activations.
+    #[serde(default)]
+    pub mdot: Option<MultiDotShape>,
 }
 
 /// The shape of the commitment chips ([`crate::chips::pack`], [`crate::chips::poseidon`]).
@@ -78,6 +82,7 @@ impl Default for CircuitParams {
             softmax: None,
             dot_pack: None,
             commit: None,
+            mdot: None,
         }
     }
 }
@@ -137,6 +142,9 @@ impl CircuitParams {
         if self.dot_pack.is_some_and(|g| g < 2 || g > self.width) {
             return Err(format!("dot segments of {:?} columns", self.dot_pack));
         }
+        if let Some(s) = self.mdot {
+            s.validate(self.width)?;
+        }
         if let Some(s) = self.softmax
             && (s.slots == 0
                 || [s.n_y, s.n_t, s.n_r].iter().any(|&n| n == 0 || n > 64)
@@ -169,6 +177,9 @@ pub struct PlanOptions {
     /// Graph inputs and outputs bound by commitments ([`crate::commit`]) instead of their
     /// values (segment boundaries).
     pub commit: BTreeSet<usize>,
+    /// Force the multi-output dot shape: `Some(None)` turns multi-output rows off,
+    /// `Some(Some(shape))` forces that shape; `None` lets the planner choose.
+    pub mdot: Option<Option<MultiDotShape>>,
 }
 
 impl Default for PlanOptions {
@@ -181,6 +192,7 @@ impl Default for PlanOptions {
             lut_slots: None,
             softmax_slots: None,
             commit: BTreeSet::new(),
+            mdot: None,
         }
     }
 }
@@ -236,6 +248,8 @@ pub(crate) enum OpDemand {
     Dot {
         lens: Vec<usize>,
         requant: Vec<RqDemand>,
+        /// `(activations, outputs)` of each group of outputs sharing their activations.
+        groups: Vec<(usize, usize)>,
     },
     Requant(Vec<RqDemand>),
     MaxPool {
@@ -394,10 +408,11 @@ impl Demand {
         &self,
         r: u32,
         width: usize,
-        (lut_slots, sm_slots, pack): (usize, usize, Option<usize>),
+        (lut_slots, sm_slots, pack, mdot): (usize, usize, Option<usize>, Option<MultiDotShape>),
         sh: &Shapes,
     ) -> (Vec<ChipRows>, usize) {
         let mut dot = (0, 0);
+        let mut mdot_rows = (0, 0);
         let mut rq = (0, 0);
         let mut mp = (0, 0);
         let mut lut = (0, 0);
@@ -411,18 +426,19 @@ impl Demand {
         };
         for op in &self.ops {
             match op {
-                OpDemand::Dot { lens, requant } => {
-                    dot.0 += lens.len();
-                    let longest = lens.iter().copied().max().unwrap_or(0);
-                    dot.1 += match packed_segments(longest, pack, width) {
-                        Some(segments) => lens.len().div_ceil(segments),
-                        None => {
-                            lens.iter()
-                                .map(|&n| n.div_ceil(width).max(1))
-                                .sum::<usize>()
-                                + 1
-                        }
-                    };
+                OpDemand::Dot {
+                    lens,
+                    requant,
+                    groups,
+                } => {
+                    let (layout, rows) = dot_layout(lens, groups, width, pack, mdot);
+                    if layout == DotLayout::Grouped {
+                        mdot_rows.0 += lens.len();
+                        mdot_rows.1 += rows;
+                    } else {
+                        dot.0 += lens.len();
+                        dot.1 += rows;
+                    }
                     rq.0 += requant.len();
                     rq.1 += requant.len().div_ceil(rq_slots);
                     limbs += requant.iter().map(rq_limbs).sum::<usize>();
@@ -493,6 +509,11 @@ impl Demand {
                 rows: dot.1,
             },
             ChipRows {
+                chip: "mdot".into(),
+                items: mdot_rows.0,
+                rows: mdot_rows.1,
+            },
+            ChipRows {
                 chip: "requant".into(),
                 items: rq.0,
                 rows: rq.1,
@@ -535,6 +556,42 @@ impl Demand {
         g.sort_unstable();
         g.dedup();
         g
+    }
+
+    /// Multi-output dot shapes to try on rows of `width` columns: none, and unless `forced`
+    /// says otherwise, `G` outputs per row for `G` in 2, 4, 8, 16, 32 (up to the largest group)
+    /// with the rest of the row (at most the longest group's activations) for activations.
+    fn mdot_shapes(
+        &self,
+        width: usize,
+        forced: Option<Option<MultiDotShape>>,
+    ) -> Vec<Option<MultiDotShape>> {
+        if let Some(shape) = forced {
+            return vec![shape.filter(|s| s.validate(width).is_ok())];
+        }
+        let (mut len, mut outputs) = (0, 0);
+        for op in &self.ops {
+            if let OpDemand::Dot { groups, .. } = op {
+                for &(l, o) in groups {
+                    len = len.max(l);
+                    outputs = outputs.max(o);
+                }
+            }
+        }
+        let mut shapes = vec![None];
+        for g in [2, 4, 8, 16, 32] {
+            if g > outputs.next_power_of_two() || g >= width {
+                break;
+            }
+            let shape = MultiDotShape {
+                inputs: (width - g).min(len),
+                outputs: g,
+            };
+            if shape.validate(width).is_ok() {
+                shapes.push(Some(shape));
+            }
+        }
+        shapes
     }
 
     /// Whether some op packs its products with segment width `pack` on `width` columns.
@@ -620,15 +677,18 @@ impl Demand {
                             .filter(|&g| self.packs(g, width)),
                     )
                     .collect::<Vec<Option<usize>>>();
-                for (&p, &sm, &pack) in lut_opts.iter().flat_map(|p| {
-                    sm_opts
-                        .iter()
-                        .flat_map(move |s| packs.iter().map(move |g| (p, s, g)))
+                let mdots = &self.mdot_shapes(width, opts.mdot);
+                for (&p, &sm, &pack, &mdot) in lut_opts.iter().flat_map(|p| {
+                    sm_opts.iter().flat_map(move |s| {
+                        packs
+                            .iter()
+                            .flat_map(move |g| mdots.iter().map(move |d| (p, s, g, d)))
+                    })
                 }) {
                     if 2 * p > width || sh.softmax.is_some_and(|s| sm * s.width() > width) {
                         continue;
                     }
-                    let (chips, limbs) = self.rows(r, width, (p, sm, pack), &sh);
+                    let (chips, limbs) = self.rows(r, width, (p, sm, pack, mdot), &sh);
                     let main: usize = chips.iter().map(|c| c.rows).sum();
                     // Without range checks there are no lanes and no range table.
                     let (lane_opts, fixed_rows) = if limbs == 0 {
@@ -668,8 +728,10 @@ impl Demand {
                             + sh.max_pool.len()
                             + usize::from(p > 0)
                             + usize::from(sm > 0)
-                            + usize::from(pack.is_some());
-                        let fixed = width + 1 + lanes + selectors + hash_fixed;
+                            + usize::from(pack.is_some())
+                            + usize::from(mdot.is_some());
+                        let mdot_fixed = mdot.map_or(0, |s| s.extra_fixed(width));
+                        let fixed = width + 1 + lanes + selectors + hash_fixed + mdot_fixed;
                         let units = 4 * advice + 14 * lookups + 4 * perm_cols.div_ceil(3) + fixed;
                         let cost = (units as u64) << k;
                         if best.as_ref().is_some_and(|b| b.cost <= cost) {
@@ -718,6 +780,7 @@ impl Demand {
                                 instance_len: self.instance_len,
                                 softmax: sh.softmax.map(|s| SoftmaxShape { slots: sm, ..s }),
                                 dot_pack: pack,
+                                mdot,
                                 commit: (hash > 0).then(|| CommitShape {
                                     lanes: hash,
                                     signed: signed.clone(),

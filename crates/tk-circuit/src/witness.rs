@@ -3,13 +3,15 @@
 
 use tk_quant::{QModel, QNode, QTensor};
 
-use crate::chips::dot::DotWitness;
+use crate::chips::dot::{DotLayout, DotWitness};
 use crate::chips::lut::{LutTable, LutWitness};
 use crate::chips::max_pool::MaxPoolWitness;
+use crate::chips::mdot::GroupWitness;
 use crate::chips::requant::{RequantParams, RequantWitness};
 use crate::chips::softmax::SoftmaxWitness;
 use crate::error::CircuitError;
 use crate::field::{Fr, fe};
+use crate::jobs::dot_layout;
 use crate::jobs::{OpCircuit, OpKind, Operand};
 use crate::lower::{invalid, volume};
 use crate::plan::CircuitParams;
@@ -44,7 +46,7 @@ pub(crate) fn reference(
     Ok(match &op.kind {
         OpKind::Input { .. } => (Vec::new(), Vec::new()),
         OpKind::Const { values, .. } => (values.clone(), Vec::new()),
-        OpKind::Dot { dots, requant } => {
+        OpKind::Dot { dots, requant, .. } => {
             let accs: Vec<i128> = dots
                 .iter()
                 .map(|d| {
@@ -270,11 +272,25 @@ pub(crate) fn fill_witness(
         OpKind::Input { witness, .. } | OpKind::Const { witness, .. } => {
             *witness = w.output.data.iter().map(|&v| fe(v.into())).collect();
         }
-        OpKind::Dot { dots, requant } => {
+        OpKind::Dot {
+            dots,
+            requant,
+            groups,
+        } => {
             let shape = p.requant.ok_or_else(|| fail("no requant shape".into()))?;
-            for d in dots.iter_mut() {
-                let x: Vec<i64> = d.inputs.iter().map(|&o| val(o)).collect();
-                d.witness = DotWitness::compute(&d.spec, &x, p.width);
+            match (dot_layout(dots, groups, p).0, p.mdot) {
+                (DotLayout::Grouped, Some(mdot)) => {
+                    for g in groups.iter_mut() {
+                        let x: Vec<i64> = g.inputs.iter().map(|&o| val(o)).collect();
+                        g.witness = GroupWitness::compute(&g.group, &x, mdot);
+                    }
+                }
+                _ => {
+                    for d in dots.iter_mut() {
+                        let x: Vec<i64> = d.inputs.iter().map(|&o| val(o)).collect();
+                        d.witness = DotWitness::compute(&d.spec, &x, p.width);
+                    }
+                }
             }
             for (e, r) in requant.iter_mut().enumerate() {
                 r.witness = RequantWitness::compute(

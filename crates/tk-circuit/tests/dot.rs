@@ -39,6 +39,8 @@ fn gemm_circuit() -> (tk_quant::QModel, tk_circuit::ModelCircuit) {
         &x,
         &PlanOptions {
             width: Some(24),
+            // The one-output-per-product rows of the dot chip, not the multi-output chip.
+            mdot: Some(None),
             ..Default::default()
         },
     );

@@ -130,6 +130,7 @@ fn gemm_circuit() -> (QModel, ModelCircuit) {
     let (m, x) = gemm_model();
     let opts = PlanOptions {
         width: Some(24),
+        mdot: Some(None),
         ..Default::default()
     };
     let c = circuit_with(&m, &x, &opts);
@@ -302,6 +303,15 @@ fn dot_job(c: &mut ModelCircuit, node: usize, e: usize) -> &mut tk_circuit::DotJ
     match &mut c.ops_mut()[node].kind {
         OpKind::Dot { dots, .. } => &mut dots[e],
         other => panic!("node {node} is not a dot op: {other:?}"),
+    }
+}
+
+const MDOT: usize = 1;
+
+fn mdot_group(c: &mut ModelCircuit, g: usize) -> &mut tk_circuit::GroupJob {
+    match &mut c.ops_mut()[MDOT].kind {
+        OpKind::Dot { groups, .. } => &mut groups[g],
+        _ => unreachable!(),
     }
 }
 
@@ -480,8 +490,11 @@ fn honest() -> Vec<(&'static str, ModelCircuit)> {
     let softmax = circuit(&m, &x);
     let (m, x, opts) = committed_clip_model();
     let committed = circuit_with(&m, &x, &opts);
+    let (m, x) = mdot_conv_model();
+    let mdot = circuit_with(&m, &x, &mdot_options());
     vec![
         ("committed", committed),
+        ("mdot", mdot),
         ("softmax", softmax),
         ("clip", clip),
         ("rescale", rescale),
@@ -595,6 +608,35 @@ fn cases() -> Vec<Case> {
     let y = rewrite_requant(&mut c, GEMM, 0, w as i64, 0);
     let i = instance_with_output(&c, &m, 0, y);
     out.push(case("dot: product over another activation", c, i));
+
+    // Multi-output dot rows: the centre group of a 3x3 conv, 3 rows of 10 activations, two
+    // chunks of 4 outputs.
+    let (m, x) = mdot_conv_model();
+    let base = circuit_with(&m, &x, &mdot_options());
+    let mut c = base.clone();
+    let e = mdot_group(&mut c, 12).group.outputs[6];
+    for row in &mut mdot_group(&mut c, 12).witness.partial[1][1..] {
+        row[2] += fe(delta);
+    }
+    let y = rewrite_requant(&mut c, MDOT, e, delta as i64, 0);
+    let i = instance_with_output(&c, &m, e, y);
+    out.push(case("mdot: middle row sum off by 2^12", c, i));
+    let mut c = base.clone();
+    let (mut i, k) = (c.instance().to_vec(), 13);
+    let g = mdot_group(&mut c, 12).clone();
+    mdot_group(&mut c, 12).witness.activations[k] += fe(100);
+    let row = k / MDOT_SHAPE.inputs;
+    for (m_idx, &e) in g.group.outputs.iter().enumerate() {
+        let d = i128::from(g.group.weights[m_idx][k]) * 100;
+        let (chunk, slot) = (m_idx / MDOT_SHAPE.outputs, m_idx % MDOT_SHAPE.outputs);
+        for sums in &mut mdot_group(&mut c, 12).witness.partial[chunk][row..] {
+            sums[slot] += fe(d);
+        }
+        let y = rewrite_requant(&mut c, MDOT, e, d as i64, 0);
+        // The instance holds the 75 input values, then the outputs.
+        i[75 + e] = fe(y.into());
+    }
+    out.push(case("mdot: products over another activation", c, i));
 
     // Max-pool window [5, 4, 1, 0].
     let (m, x) = max_pool_model();

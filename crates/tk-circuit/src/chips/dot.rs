@@ -55,6 +55,50 @@ pub struct DotConfig {
     pub pack: Option<(usize, Selector)>,
 }
 
+/// How an op's dot products are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DotLayout {
+    /// One product after another, `ceil(n / W)` rows each ([`DotChip::assign`]).
+    Rows,
+    /// Short products side by side ([`DotChip::assign_packed`]).
+    Packed,
+    /// Outputs sharing their activations, `G` per row ([`super::mdot`]).
+    Grouped,
+}
+
+/// The layout of an op's products and its rows, from the op's product lengths `lens`, its
+/// groups `(activations, outputs)` (empty when no outputs share activations) and the circuit's
+/// width, packing segment and multi-output shape. The op is grouped when the circuit has a
+/// multi-output shape, the op has groups, and grouping takes no more rows than the other
+/// layout. The planner and the layout both decide through this function.
+pub fn layout(
+    lens: &[usize],
+    groups: &[(usize, usize)],
+    width: usize,
+    pack: Option<usize>,
+    mdot: Option<super::mdot::MultiDotShape>,
+) -> (DotLayout, usize) {
+    let longest = lens.iter().copied().max().unwrap_or(0);
+    let (plain, rows) = match packed_segments(longest, pack, width) {
+        Some(segments) => (DotLayout::Packed, lens.len().div_ceil(segments)),
+        None => (
+            DotLayout::Rows,
+            DotChip::rows(lens.iter().map(|&n| n.div_ceil(width).max(1))),
+        ),
+    };
+    match mdot {
+        Some(shape) if !groups.is_empty() => {
+            let grouped = shape.rows(groups.iter().copied());
+            if grouped <= rows {
+                (DotLayout::Grouped, grouped)
+            } else {
+                (plain, rows)
+            }
+        }
+        _ => (plain, rows),
+    }
+}
+
 /// Segments per row of an op whose longest product has `max_len` weights, when packing with
 /// segment width `seg` on rows of `width` columns applies (`max_len < seg`, two segments or
 /// more per row).

@@ -16,7 +16,7 @@
 //!
 //! | op | chip |
 //! |---|---|
-//! | Conv, Gemm | [`dot`] (multiply-accumulate rows) then [`requant`] |
+//! | Conv, Gemm | [`mdot`] (outputs sharing a patch, `G` per row) or [`dot`] (multiply-accumulate rows) then [`requant`] |
 //! | AvgPool | [`dot`] with unit weights then [`requant`] ([`avg_pool`]) |
 //! | Add, Mul, Rescale, Clip | [`requant`] ([`add`], [`mul`], [`clip`]) |
 //! | MaxPool | [`max_pool`] |
@@ -33,6 +33,7 @@ pub mod constant;
 pub mod dot;
 pub mod lut;
 pub mod max_pool;
+pub mod mdot;
 pub mod mul;
 pub mod pack;
 pub mod poseidon;

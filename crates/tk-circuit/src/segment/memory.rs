@@ -20,12 +20,20 @@ pub const BYTES_PER_MAC: u64 = 120;
 /// Fixed base (binary, parameters, trace values).
 pub const BASE_BYTES: u64 = 200 << 20;
 
+/// Bytes per row of a fixed column of the multi-output dot chip beyond what its planner cost
+/// accounts for: the proving key holds its values, coefficients and extended coset, about six
+/// field elements per row (the calibration above had no such columns).
+pub const BYTES_PER_EXTRA_FIXED_ROW: u64 = 150;
+
 /// Estimated peak memory of proving a circuit with this plan and `macs`
 /// multiply-accumulates.
 pub fn estimate_bytes(report: &PlanReport, macs: usize) -> u64 {
+    let p = &report.params;
+    let extra_fixed = p.mdot.map_or(0, |s| s.extra_fixed(p.width)) as u64;
     report
         .cost
         .saturating_mul(BYTES_PER_COST)
+        .saturating_add((extra_fixed << p.k).saturating_mul(BYTES_PER_EXTRA_FIXED_ROW))
         .saturating_add((macs as u64).saturating_mul(BYTES_PER_MAC))
         .saturating_add(BASE_BYTES)
 }

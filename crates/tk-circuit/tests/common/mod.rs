@@ -3,6 +3,7 @@
 //! that assert exactly which constraints fail.
 #![allow(dead_code)]
 
+use tk_circuit::chips::mdot::MultiDotShape;
 use tk_circuit::prelude::*;
 use tk_quant::ops::QOp;
 use tk_quant::{QGraph, QModel, QNode, QTensor};
@@ -550,4 +551,55 @@ pub fn committed_clip_model() -> (QModel, Vec<QTensor>, PlanOptions) {
         vec![tensor(&[1, 40], values(40, -128, 127, 3))],
         opts,
     )
+}
+
+/// 10 activations and 4 outputs per row: a 3x3 conv over 3 channels (27 taps, 3 rows) with 8
+/// output channels (2 chunks), and a Gemm of 20 (2 rows) with 6 outputs (2 chunks) per row of x.
+pub const MDOT_SHAPE: MultiDotShape = MultiDotShape {
+    inputs: 10,
+    outputs: 4,
+};
+
+/// x [1, 3, 5, 5] -> Conv 3x3 pad 1 (8 channels, some zero weights), laid out with
+/// [`MDOT_SHAPE`] by [`mdot_options`].
+pub fn mdot_conv_model() -> (QModel, Vec<QTensor>) {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 3, 5, 5], 8);
+    let mut w = values(8 * 27, -100, 100, 11);
+    // Output channel 2 has no weight on input channel 0: its taps are a strict subset.
+    for v in &mut w[2 * 27..2 * 27 + 9] {
+        *v = 0;
+    }
+    // Every other channel weighs taps (0, 0) and (0, 1) of input channel 0 equally.
+    for c in (0..8).filter(|&c| c != 2) {
+        w[c * 27] = 7 + c as i32;
+        w[c * 27 + 1] = 7 + c as i32;
+    }
+    let op = tk_quant::ops::Conv {
+        strides: [1, 1],
+        pads: [1, 1, 1, 1],
+        dilations: [1, 1],
+        group: 1,
+        weight: tensor(&[8, 3, 3, 3], w),
+        bias: values(8, -3000, 3000, 12),
+        requant: tk_quant::ops::Requant {
+            multipliers: vec![1_200_000_000],
+            shifts: vec![38],
+        },
+    };
+    let y = b.op("conv", QOp::Conv(op), &[x], &[1, 8, 5, 5], 8);
+    b.output(y);
+    (
+        b.build(),
+        vec![tensor(&[1, 3, 5, 5], values(75, -128, 127, 13))],
+    )
+}
+
+/// Plans with rows of 24 columns and [`MDOT_SHAPE`].
+pub fn mdot_options() -> PlanOptions {
+    PlanOptions {
+        width: Some(24),
+        mdot: Some(Some(MDOT_SHAPE)),
+        ..Default::default()
+    }
 }
