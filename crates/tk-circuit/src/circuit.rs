@@ -286,7 +286,7 @@ impl ModelCircuit {
             demand,
             outputs,
             commits,
-        } = lower(model, &options.commit)?;
+        } = lower(model, &options.commit, options.mdot != Some(None))?;
         let wits = index_witnesses(model, witnesses)?;
         if check {
             check_witnesses(model, &ops, &luts, &wits)?;
@@ -688,12 +688,17 @@ impl Circuit<Fr> for ModelCircuit {
                             .iter()
                             .map(|g| g.inputs.iter().map(|&o| resolve(o, &[])).collect())
                             .collect();
+                        let built: Vec<_> = groups
+                            .iter()
+                            .map(|g| g.group(dots).ok_or(Error::Synthesis))
+                            .collect::<Result<_, _>>()?;
                         let items: Vec<GroupAssign<'_>> = groups
                             .iter()
                             .zip(&inputs)
-                            .map(|(g, c)| GroupAssign {
+                            .zip(&built)
+                            .map(|((g, c), group)| GroupAssign {
                                 inputs: c,
-                                group: &g.group,
+                                group,
                                 witness: &g.witness,
                             })
                             .collect();

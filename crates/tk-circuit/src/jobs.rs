@@ -41,12 +41,39 @@ pub struct DotJob {
 /// ([`crate::chips::mdot`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupJob {
-    /// Activation sources, one per weight of an output.
+    /// Activation sources: the union of its outputs' inputs, in increasing index order.
     pub inputs: Vec<Operand>,
-    /// Outputs, weights and biases.
-    pub group: DotGroup,
+    /// Index (in the op's dot products) of each output.
+    pub outputs: Vec<usize>,
     /// Advice values.
     pub witness: GroupWitness,
+}
+
+impl GroupJob {
+    /// Its outputs' weights over [`GroupJob::inputs`] (0 where an output has no tap) and
+    /// biases, from the op's products `dots`; `None` when an output's inputs are not among the
+    /// group's, in the same order. Built on demand: a model's groups would otherwise hold a
+    /// copy of every conv weight per output position.
+    pub fn group(&self, dots: &[DotJob]) -> Option<DotGroup> {
+        let mut weights = Vec::with_capacity(self.outputs.len());
+        let mut biases = Vec::with_capacity(self.outputs.len());
+        for &e in &self.outputs {
+            let dot = dots.get(e)?;
+            let mut w = vec![0; self.inputs.len()];
+            let mut at = 0;
+            for (input, &weight) in dot.inputs.iter().zip(&dot.spec.weights) {
+                at += self.inputs.get(at..)?.iter().position(|o| o == input)?;
+                w[at] = weight;
+            }
+            weights.push(w);
+            biases.push(dot.spec.bias);
+        }
+        Some(DotGroup {
+            outputs: self.outputs.clone(),
+            weights,
+            biases,
+        })
+    }
 }
 
 /// One requant slot of an op.
@@ -206,7 +233,7 @@ pub(crate) fn dot_layout(
     let lens: Vec<usize> = dots.iter().map(|d| d.spec.weights.len()).collect();
     let shared: Vec<(usize, usize)> = groups
         .iter()
-        .map(|g| (g.inputs.len(), g.group.outputs.len()))
+        .map(|g| (g.inputs.len(), g.outputs.len()))
         .collect();
     crate::chips::dot::layout(&lens, &shared, p.width, p.dot_pack, p.mdot)
 }

@@ -10,7 +10,7 @@ use tk_quant::ops::QOp;
 use crate::chips::dot::{self, DotSpec, DotWitness};
 use crate::chips::lut::{LutTable, LutWitness};
 use crate::chips::max_pool::{MaxPoolWitness, pool_windows};
-use crate::chips::mdot::{DotGroup, GroupWitness};
+use crate::chips::mdot::GroupWitness;
 use crate::chips::requant::{MAX_T_BITS, RequantParams, RequantWitness};
 use crate::chips::softmax::{self, SoftmaxParams, SoftmaxWitness};
 use crate::chips::wiring::{self, WireMap};
@@ -104,14 +104,13 @@ fn table_tag(luts: &mut Vec<LutTable>, in_lo: i64, values: Vec<i64>) -> u64 {
     tag
 }
 
-/// The outputs of `taps` (per output: `(input index, weight)` pairs and channel) grouped by
-/// `key` (outputs with equal keys read the same input patch): one group per key, in order of
-/// first appearance, over the union of its outputs' inputs in increasing index order, with
-/// weight 0 where an output has no tap. Empty when no two outputs share a key.
+/// The outputs of `taps` (per output: `(input index, weight)` pairs in increasing index order,
+/// and channel) grouped by `key` (outputs with equal keys read the same input patch): one group
+/// per key, in order of first appearance, over the union of its outputs' inputs in increasing
+/// index order. Empty when no two outputs share a key.
 fn share_activations(
     taps: &[(Vec<(usize, i64)>, usize)],
     key: &dyn Fn(usize) -> usize,
-    bias: &dyn Fn(usize) -> i64,
 ) -> Vec<GroupJob> {
     let mut by_key: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for e in 0..taps.len() {
@@ -120,45 +119,50 @@ fn share_activations(
     if by_key.values().all(|members| members.len() < 2) {
         return Vec::new();
     }
-    let mut groups: Vec<(usize, Vec<usize>)> = by_key.into_values().map(|m| (m[0], m)).collect();
-    groups.sort_unstable();
+    let mut groups: Vec<Vec<usize>> = by_key.into_values().collect();
+    groups.sort_unstable_by_key(|members| members[0]);
+    // `stamp[i]` is 1 + the last group that took input `i`: one pass over the taps (a large
+    // conv has millions), then a sort of each union only.
+    let inputs = taps
+        .iter()
+        .flat_map(|t| t.0.iter().map(|tap| tap.0 + 1))
+        .max()
+        .unwrap_or(0);
+    let mut stamp = vec![0usize; inputs];
     groups
         .into_iter()
-        .map(|(_, outputs)| {
-            let union: BTreeSet<usize> = outputs
-                .iter()
-                .flat_map(|&e| taps[e].0.iter().map(|t| t.0))
-                .collect();
-            let position: BTreeMap<usize, usize> =
-                union.iter().enumerate().map(|(p, &i)| (i, p)).collect();
-            let weights = outputs
-                .iter()
-                .map(|&e| {
-                    let mut w = vec![0; union.len()];
-                    for &(i, v) in &taps[e].0 {
-                        w[position[&i]] = v;
+        .enumerate()
+        .map(|(g, outputs)| {
+            let mut union = Vec::new();
+            for &e in &outputs {
+                for &(i, _) in &taps[e].0 {
+                    if stamp[i] != g + 1 {
+                        stamp[i] = g + 1;
+                        union.push(i);
                     }
-                    w
-                })
-                .collect();
+                }
+            }
+            union.sort_unstable();
             GroupJob {
                 inputs: union
-                    .iter()
-                    .map(|&index| Operand::Input { slot: 0, index })
+                    .into_iter()
+                    .map(|index| Operand::Input { slot: 0, index })
                     .collect(),
-                group: DotGroup {
-                    biases: outputs.iter().map(|&e| bias(taps[e].1)).collect(),
-                    outputs,
-                    weights,
-                },
+                outputs,
                 witness: GroupWitness::default(),
             }
         })
         .collect()
 }
 
-/// Lowers `model`; the graph inputs and outputs in `commit` are bound by commitments.
-pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered, CircuitError> {
+/// Lowers `model`; the graph inputs and outputs in `commit` are bound by commitments. With
+/// `share`, outputs that read the same activations are also grouped for the multi-output
+/// dot chip (a plan without a multi-output shape never reads the groups).
+pub(crate) fn lower(
+    model: &QModel,
+    commit: &BTreeSet<usize>,
+    share: bool,
+) -> Result<Lowered, CircuitError> {
     let g = &model.graph;
     let mut ops = Vec::with_capacity(g.nodes.len());
     let mut luts: Vec<LutTable> = Vec::new();
@@ -243,7 +247,11 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
             if taps.len() != out_len {
                 return Err(invalid(id, "output shape does not match the op"));
             }
-            let groups = share_activations(&taps, key, bias);
+            let groups = if share {
+                share_activations(&taps, key)
+            } else {
+                Vec::new()
+            };
             let mut dots = Vec::with_capacity(taps.len());
             let mut requant = Vec::with_capacity(taps.len());
             for (e, (taps, ch)) in taps.into_iter().enumerate() {
@@ -291,7 +299,7 @@ pub(crate) fn lower(model: &QModel, commit: &BTreeSet<usize>) -> Result<Lowered,
                 requant: requant.iter().map(rq_demand).collect(),
                 groups: groups
                     .iter()
-                    .map(|g| (g.inputs.len(), g.group.outputs.len()))
+                    .map(|g| (g.inputs.len(), g.outputs.len()))
                     .collect(),
             };
             Ok((

@@ -282,7 +282,10 @@ pub(crate) fn fill_witness(
                 (DotLayout::Grouped, Some(mdot)) => {
                     for g in groups.iter_mut() {
                         let x: Vec<i64> = g.inputs.iter().map(|&o| val(o)).collect();
-                        g.witness = GroupWitness::compute(&g.group, &x, mdot);
+                        let group = g
+                            .group(dots)
+                            .ok_or_else(|| fail("a dot product outside its group".into()))?;
+                        g.witness = GroupWitness::compute(&group, &x, mdot);
                     }
                 }
                 _ => {

@@ -38,6 +38,14 @@ fn conv_circuit() -> ModelCircuit {
     circuit_with(&m, &x, &options())
 }
 
+/// Weights and biases of group `g` of the conv.
+fn built(c: &ModelCircuit, g: usize) -> tk_circuit::chips::mdot::DotGroup {
+    match &c.ops()[1].kind {
+        OpKind::Dot { groups, dots, .. } => groups[g].group(dots).unwrap(),
+        _ => unreachable!(),
+    }
+}
+
 fn group(c: &mut ModelCircuit, g: usize) -> &mut GroupJob {
     match &mut c.ops_mut()[1].kind {
         OpKind::Dot { groups, .. } => &mut groups[g],
@@ -68,20 +76,22 @@ fn groups_share_one_patch_per_position() {
     };
     // One group per output position, each with all 8 channels.
     assert_eq!(groups.len(), 25);
-    assert!(groups.iter().all(|g| g.group.outputs.len() == 8));
+    assert!(groups.iter().all(|g| g.outputs.len() == 8));
     // A corner patch has 2x2 in-bounds taps per channel, the centre 3x3.
     assert_eq!(groups[0].inputs.len(), 12);
     assert_eq!(groups[12].inputs.len(), 27);
     // Every output's weights over the union reproduce its own product.
     for g in groups {
-        for (m, &e) in g.group.outputs.iter().enumerate() {
-            let nonzero: Vec<i64> = g.group.weights[m]
+        let built = g.group(dots).expect("every product lies in its group");
+        assert_eq!(built.outputs, g.outputs);
+        for (m, &e) in g.outputs.iter().enumerate() {
+            let nonzero: Vec<i64> = built.weights[m]
                 .iter()
                 .copied()
                 .filter(|&w| w != 0)
                 .collect();
             assert_eq!(nonzero, dots[e].spec.weights);
-            assert_eq!(g.group.biases[m], dots[e].spec.bias);
+            assert_eq!(built.biases[m], dots[e].spec.bias);
         }
     }
 }
@@ -161,10 +171,10 @@ fn activations_are_copies_of_the_input() {
     // Taps (0, 0) and (0, 1) of input channel 0 have equal weights in every output, so moving
     // one unit between them keeps every sum: only the copies see it.
     let mut c = conv_circuit();
-    let g = group(&mut c, 12);
-    for w in &g.group.weights {
+    for w in &built(&c, 12).weights {
         assert_eq!(w[0], w[1]);
     }
+    let g = group(&mut c, 12);
     g.witness.activations[0] += Fr::one();
     g.witness.activations[1] -= Fr::one();
     assert_fails_exactly(

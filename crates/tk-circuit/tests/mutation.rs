@@ -614,7 +614,7 @@ fn cases() -> Vec<Case> {
     let (m, x) = mdot_conv_model();
     let base = circuit_with(&m, &x, &mdot_options());
     let mut c = base.clone();
-    let e = mdot_group(&mut c, 12).group.outputs[6];
+    let e = mdot_group(&mut c, 12).outputs[6];
     for row in &mut mdot_group(&mut c, 12).witness.partial[1][1..] {
         row[2] += fe(delta);
     }
@@ -623,11 +623,14 @@ fn cases() -> Vec<Case> {
     out.push(case("mdot: middle row sum off by 2^12", c, i));
     let mut c = base.clone();
     let (mut i, k) = (c.instance().to_vec(), 13);
-    let g = mdot_group(&mut c, 12).clone();
+    let g = match &c.ops()[MDOT].kind {
+        OpKind::Dot { groups, dots, .. } => groups[12].group(dots).unwrap(),
+        _ => unreachable!(),
+    };
     mdot_group(&mut c, 12).witness.activations[k] += fe(100);
     let row = k / MDOT_SHAPE.inputs;
-    for (m_idx, &e) in g.group.outputs.iter().enumerate() {
-        let d = i128::from(g.group.weights[m_idx][k]) * 100;
+    for (m_idx, &e) in g.outputs.iter().enumerate() {
+        let d = i128::from(g.weights[m_idx][k]) * 100;
         let (chunk, slot) = (m_idx / MDOT_SHAPE.outputs, m_idx % MDOT_SHAPE.outputs);
         for sums in &mut mdot_group(&mut c, 12).witness.partial[chunk][row..] {
             sums[slot] += fe(d);

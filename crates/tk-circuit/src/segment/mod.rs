@@ -82,9 +82,14 @@ impl SegmentOptions {
         }
     }
 
+    /// Segments are planned without multi-output dot rows: the memory model
+    /// ([`memory`]) was calibrated on measured segments laid out with the dot chip only, and a
+    /// memory budget must hold. The estimates and probes lower ops without groups
+    /// accordingly.
     fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             max_k: self.max_k,
+            mdot: Some(None),
             ..PlanOptions::default()
         }
     }
@@ -358,7 +363,7 @@ impl Budget<'_> {
 
 /// Lowers a probe model and returns the demand of its last node plus totals.
 fn probe_demand(model: &QModel, commit: &BTreeSet<usize>) -> Result<Demand, CircuitError> {
-    Ok(lower(model, commit)?.demand)
+    Ok(lower(model, commit, false)?.demand)
 }
 
 /// A boundary tensor as the planner sees it.
@@ -906,7 +911,7 @@ impl Segmentation {
     /// The plan of segment `i`'s circuit (without laying it out).
     pub fn plan_report(&self, i: usize) -> Result<PlanReport, CircuitError> {
         let seg = self.segment(i)?;
-        lower(&seg.model, &seg.commit)?
+        lower(&seg.model, &seg.commit, self.plan_options.mdot != Some(None))?
             .demand
             .plan(&seg.options(&self.plan_options))
     }
@@ -1105,7 +1110,7 @@ fn op_costs(
     for &r in &topo.order {
         let members = BTreeSet::from([r]);
         let ex = extract(model, topo, &members, String::new());
-        let demand = lower(&ex.model, &BTreeSet::new())?.demand;
+        let demand = lower(&ex.model, &BTreeSet::new(), false)?.demand;
         let last = demand.ops.last().cloned().unwrap_or(OpDemand::None);
         let mut cost = OpCost {
             macs: macs_of(&last),
