@@ -911,9 +911,13 @@ impl Segmentation {
     /// The plan of segment `i`'s circuit (without laying it out).
     pub fn plan_report(&self, i: usize) -> Result<PlanReport, CircuitError> {
         let seg = self.segment(i)?;
-        lower(&seg.model, &seg.commit, self.plan_options.mdot != Some(None))?
-            .demand
-            .plan(&seg.options(&self.plan_options))
+        lower(
+            &seg.model,
+            &seg.commit,
+            self.plan_options.mdot != Some(None),
+        )?
+        .demand
+        .plan(&seg.options(&self.plan_options))
     }
 
     /// The circuit for segment `i`'s keys.
