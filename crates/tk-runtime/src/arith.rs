@@ -70,7 +70,7 @@ pub fn acc_in_bound(acc: i128) -> bool {
 /// assert_eq!(requant(-100, 3, 3, -128, 127), -37);
 /// assert_eq!(requant(1 << 20, 1, 0, -128, 127), 127);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn requant(acc: i64, m: i32, s: u8, lo: i32, hi: i32) -> i32 {
     if acc.unsigned_abs() < 1 << 31 {
         // |acc * m| < 2^62 and the rounding term is at most 2^61: exact in i64.
@@ -82,8 +82,15 @@ pub fn requant(acc: i64, m: i32, s: u8, lo: i32, hi: i32) -> i32 {
         };
         r.clamp(i64::from(lo), i64::from(hi)) as i32
     } else {
-        clamp(round_shift(i128::from(acc) * i128::from(m), s), lo, hi)
+        requant_wide(acc, m, s, lo, hi)
     }
+}
+
+/// [`requant`] of an accumulator of at least `2^31` in magnitude, in `i128`.
+#[cold]
+#[inline(never)]
+fn requant_wide(acc: i64, m: i32, s: u8, lo: i32, hi: i32) -> i32 {
+    clamp(round_shift(i128::from(acc) * i128::from(m), s), lo, hi)
 }
 
 /// Range `[lo, hi]` of a `bits`-bit signed value, for `1 <= bits <= 32`.

@@ -77,12 +77,37 @@ impl TraceTensor {
     /// Encodes a tensor with the given dtype; `Err((index, value))` names the first element
     /// that does not fit.
     pub fn encode(t: &QTensor, dtype: Dtype) -> Result<TraceTensor, (usize, i32)> {
-        let mut data = Vec::with_capacity(t.data.len() * dtype.size());
-        for (i, &v) in t.data.iter().enumerate() {
-            match dtype {
-                Dtype::I8 => data.extend(i8::try_from(v).map_err(|_| (i, v))?.to_le_bytes()),
-                Dtype::I16 => data.extend(i16::try_from(v).map_err(|_| (i, v))?.to_le_bytes()),
-                Dtype::I32 => data.extend(v.to_le_bytes()),
+        let (lo, hi) = match dtype {
+            Dtype::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
+            Dtype::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
+            Dtype::I32 => (i32::MIN, i32::MAX),
+        };
+        // Branch-free passes (they vectorise); the scan only runs to name the culprit.
+        let fits = t
+            .data
+            .iter()
+            .fold(true, |ok, &v| ok & (lo <= v) & (v <= hi));
+        if !fits {
+            let index = t.data.iter().position(|&v| v < lo || v > hi).unwrap_or(0);
+            return Err((index, t.data[index]));
+        }
+        let mut data = vec![0u8; t.data.len() * dtype.size()];
+        match dtype {
+            // In range: the casts are exact.
+            Dtype::I8 => {
+                for (d, &v) in data.iter_mut().zip(&t.data) {
+                    *d = v as i8 as u8;
+                }
+            }
+            Dtype::I16 => {
+                for (d, &v) in data.chunks_exact_mut(2).zip(&t.data) {
+                    d.copy_from_slice(&(v as i16).to_le_bytes());
+                }
+            }
+            Dtype::I32 => {
+                for (d, &v) in data.chunks_exact_mut(4).zip(&t.data) {
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
             }
         }
         Ok(TraceTensor {

@@ -22,6 +22,74 @@ pub struct Args {
     /// Timed repetitions (after one warm-up run each).
     #[arg(long, default_value_t = 20)]
     repeat: usize,
+    /// Also print where the integer runtime spends its time: per op kind, the median over the
+    /// repetitions of the summed time of that kind's nodes.
+    #[arg(long)]
+    ops: bool,
+}
+
+/// Times every node of a run: the time between consecutive observer calls is the node's
+/// execution (plus the observer's own, negligible, call).
+struct OpTimer<'m> {
+    model: &'m tk_quant::QModel,
+    last: Instant,
+    /// Per op kind, the summed time of its nodes in each run (µs).
+    runs: std::collections::BTreeMap<&'static str, Vec<f64>>,
+    current: std::collections::BTreeMap<&'static str, f64>,
+}
+
+impl OpTimer<'_> {
+    fn start(&mut self) {
+        self.current.clear();
+        self.last = Instant::now();
+    }
+
+    fn end(&mut self) {
+        for (kind, us) in std::mem::take(&mut self.current) {
+            self.runs.entry(kind).or_default().push(us);
+        }
+    }
+
+    /// `(kind, median µs)`, slowest first.
+    fn medians(&self) -> Vec<(&'static str, f64)> {
+        let mut out: Vec<_> = self
+            .runs
+            .iter()
+            .map(|(&kind, times)| {
+                let mut t = times.clone();
+                t.sort_by(f64::total_cmp);
+                (kind, t[t.len() / 2])
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
+/// The op's name, with convolutions split by kind (their kernels differ).
+fn kind(op: &tk_quant::ops::QOp) -> &'static str {
+    match op {
+        tk_quant::ops::QOp::Conv(conv) => match conv.weight.shape.as_slice() {
+            [_, 1, ..] if conv.group > 1 => "Conv depthwise",
+            _ if conv.group > 1 => "Conv grouped",
+            [_, _, 1, 1] => "Conv 1x1",
+            _ => "Conv KxK",
+        },
+        _ => op.name(),
+    }
+}
+
+impl tk_runtime::Observer for OpTimer<'_> {
+    fn on_op(&mut self, event: &tk_runtime::OpEvent<'_>) -> Result<(), tk_runtime::ObserverError> {
+        let now = Instant::now();
+        let us = (now - self.last).as_secs_f64() * 1e6;
+        *self
+            .current
+            .entry(kind(&self.model.graph.nodes[event.node.id].op))
+            .or_default() += us;
+        self.last = Instant::now();
+        Ok(())
+    }
 }
 
 fn median_ms(mut f: impl FnMut() -> Result<()>, repeat: usize) -> Result<f64> {
@@ -81,13 +149,34 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     let mut trace_bytes = 0;
     let traced_ms = median_ms(
         || {
-            let mut writer = tk_trace::TraceWriter::new(Vec::new(), &model, &digest)?;
+            // Sized by the previous run (the warm-up's), so that growing the sink is not timed.
+            let sink = Vec::with_capacity(trace_bytes);
+            let mut writer = tk_trace::TraceWriter::new(sink, &model, &digest)?;
             runtime.run_observed(&q, &mut writer)?;
             trace_bytes = writer.finish()?.len();
             Ok(())
         },
         args.repeat,
     )?;
+    let mut by_op = Vec::new();
+    if args.ops {
+        let mut timer = OpTimer {
+            model: &model,
+            last: Instant::now(),
+            runs: Default::default(),
+            current: Default::default(),
+        };
+        for _ in 0..args.repeat.max(1) {
+            timer.start();
+            runtime.run_observed(&q, &mut timer)?;
+            timer.end();
+        }
+        println!("integer runtime per op kind (median over runs of the kind's total):");
+        for (kind, us) in timer.medians() {
+            println!("  {kind:<16} {us:>10.1} µs");
+            by_op.push(json!({"op": kind, "median_us": us}));
+        }
+    }
     let raw = super::run::raw_tensor_bytes(&model);
     println!(
         "tract float {tract_ms:.3} ms | tk integer {int_ms:.3} ms ({:.2}x) | tk integer + trace {traced_ms:.3} ms ({:.2}x) | trace {trace_bytes} B vs raw tensors {raw} B ({:.3}x)",
@@ -102,6 +191,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         "trace_bytes": trace_bytes,
         "raw_tensor_bytes": raw,
         "repeat": args.repeat,
+        "by_op": by_op,
         "threads": rayon_threads(),
     }))
 }

@@ -38,26 +38,31 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &AvgPool, x: &QTensor) -> Result<QTensor, R
     let mut data = vec![0i32; ctx.volume(&ctx.node.shape)?];
     let task = |(plane, out): (usize, &mut [i32])| {
         let input = &x.data[plane * h * w..(plane + 1) * h * w];
-        for (o, y) in out.iter_mut().enumerate() {
-            let index = plane * oh * ow + o;
-            let ([r0, r1], [c0, c1]) = win.window(o / ow, o % ow);
-            // At most 2^31 terms of magnitude at most 2^31: the sum fits an i64.
-            let sum: i64 = (r0..r1)
-                .flat_map(|iy| input[iy * w + c0..iy * w + c1].iter())
-                .map(|&v| i64::from(v))
-                .sum();
-            let count = if op.count_include_pad {
-                full
-            } else {
-                (r1 - r0) * (c1 - c0)
-            };
-            if count == 0 {
-                return Some(Failure::Empty(index));
+        let columns: Vec<[usize; 2]> = (0..ow).map(|ox| win.window(0, ox).1).collect();
+        for (oy, row) in out.chunks_mut(ow.max(1)).enumerate() {
+            let ([r0, r1], _) = win.window(oy, 0);
+            for (ox, (y, &[c0, c1])) in row.iter_mut().zip(&columns).enumerate() {
+                // At most 2^31 terms of magnitude at most 2^31: the sum fits an i64.
+                let mut sum = 0i64;
+                for iy in r0..r1 {
+                    for &v in &input[iy * w + c0..iy * w + c1] {
+                        sum += i64::from(v);
+                    }
+                }
+                let count = if op.count_include_pad {
+                    full
+                } else {
+                    (r1 - r0) * (c1 - c0)
+                };
+                let index = plane * oh * ow + oy * ow + ox;
+                if count == 0 {
+                    return Some(Failure::Empty(index));
+                }
+                if !acc_in_bound(i128::from(sum)) {
+                    return Some(Failure::Overflow(index, i128::from(sum)));
+                }
+                *y = requant(sum, op.multipliers[count], op.shift, ctx.lo, ctx.hi);
             }
-            if !acc_in_bound(i128::from(sum)) {
-                return Some(Failure::Overflow(index, i128::from(sum)));
-            }
-            *y = requant(sum, op.multipliers[count], op.shift, ctx.lo, ctx.hi);
         }
         None
     };

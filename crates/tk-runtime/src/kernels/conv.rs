@@ -3,62 +3,58 @@
 //! Three paths compute the same exact integers:
 //! - depthwise (one input channel per group): a direct sliding window per channel, with rows
 //!   of `i32` accumulators updated one kernel tap at a time;
-//! - the fast path (operands fit `i16`, see [`dot`]): the input is laid out as `[H, W, C]`
-//!   per group, columns (`im2col`) are gathered as contiguous runs of `C` values per kernel
-//!   tap (a 1x1 convolution with stride 1 and no padding uses the input itself), weights are
-//!   reordered to `[M, KH, KW, C/g]` to match (once per model, see [`pack`]); one rayon task
-//!   per cache-sized tile of output positions gathers its columns and runs the
-//!   register-blocked micro-kernel of [`dot`] for every output channel, so a layer costs a
-//!   single fork-join;
+//! - the fast path (operands fit `i16`, see [`Fast`]): per group, the product
+//!   `Y[M/g, P] = W[M/g, K] · X[K, P]` of [`matmul`], where `X` is the column matrix of the
+//!   `P = OH * OW` output positions (`im2col`, row `(c, i, j)` of `K = C/g * KH * KW`), gathered
+//!   straight from the NCHW input into the product's panels; weights keep their ONNX order
+//!   and are packed once per model (see [`pack`]). One rayon task per cache-sized tile of
+//!   output positions gathers its panels and computes every output channel for them, into a
+//!   buffer copied row by row into the NCHW output, so a layer costs two fork-joins;
 //! - the generic path for anything else: `i32` columns and `i64`/`i128` dot products.
 
 use rayon::prelude::*;
 use tk_quant::QTensor;
 use tk_quant::ops::Conv;
 
-use super::dot::{self, Fast, Lane, RowParams};
+use super::dot::{self, Fast, RowParams};
+use super::matmul::{self, NR, Panel, Rows};
 use super::pool::{dims4, out_dim};
 use super::{Ctx, checked_volume, first_failure, for_each_chunk};
 use crate::RuntimeError;
 
 use super::PARALLEL_MACS;
 
-/// Output channels per task of the fast path's final transposition.
-const TRANSPOSE_CHANNELS: usize = 16;
-
-/// Column tile of the fast path: a tile of `TILE_BYTES` of columns stays in cache while every
+/// Position tile of the fast path: a tile of `TILE_BYTES` of panels stays in cache while every
 /// output channel reads it.
 const TILE_BYTES: usize = 1 << 17;
 
-/// Weights of a `Conv` prepared once per model for the fast path: `i16`, reordered to
-/// `[M, KH, KW, C/group]` and zero-padded to whole lanes per output channel, and their
-/// largest magnitude.
+/// Weights of a `Conv` prepared once per model for the fast path: one [`Rows`] (`[M/g, K]`)
+/// per group, and their largest magnitude.
 #[derive(Debug, Clone)]
 pub(crate) struct Packed {
-    weight: Vec<Lane>,
+    groups: Vec<Rows>,
     max_abs: u64,
 }
 
 /// Packs `op`'s weights, or `None` when one does not fit an `i16` or the shape is not 4-D.
 pub(crate) fn pack(op: &Conv) -> Option<Packed> {
     let [m, cg, kh, kw] = <[usize; 4]>::try_from(op.weight.shape.as_slice()).ok()?;
-    if checked_volume(&op.weight.shape) != Some(op.weight.data.len()) {
+    if checked_volume(&op.weight.shape) != Some(op.weight.data.len())
+        || op.group == 0
+        || m % op.group != 0
+    {
         return None;
     }
-    let w = &op.weight.data;
-    let mut reordered = Vec::with_capacity(w.len());
-    for o in 0..m {
-        for i in 0..kh {
-            for j in 0..kw {
-                for c in 0..cg {
-                    reordered.push(w[((o * cg + c) * kh + i) * kw + j]);
-                }
-            }
-        }
-    }
-    Some(Packed {
-        weight: dot::pack_rows(&reordered, cg * kh * kw)?,
-        max_abs: dot::max_abs(w),
+    let (mg, k) = (m / op.group, cg * kh * kw);
+    let groups = op
+        .weight
+        .data
+        .chunks(mg * k)
+        .map(|w| Rows::pack(w, mg, k))
+        .collect::<Option<Vec<_>>>()?;
+    (groups.len() == op.group || mg * k == 0).then_some(Packed {
+        max_abs: dot::max_abs(&op.weight.data),
+        groups,
     })
 }
 
@@ -89,13 +85,13 @@ pub(crate) fn run(
         }
     };
     let fast = packed
-        .filter(|_| fits_i16 && g.k > 0)
+        .filter(|p| fits_i16 && g.k > 0 && p.groups.len() == op.group)
         .and_then(|p| Fast::new(max_x, p.max_abs, g.k).map(|f| (f, p)));
     let failure = match fast {
-        Some((fast, p)) if g.cg == 1 && g.kh * g.kw <= fast.chunk => {
-            depthwise(ctx, op, &g, &x.data, &p.weight, &mut out)
+        Some((fast, _)) if g.cg == 1 && g.kh * g.kw <= fast.chunk => {
+            depthwise(ctx, op, &g, &x.data, &mut out)
         }
-        Some((fast, p)) => packed_conv(ctx, op, &g, fast, &x.data, &p.weight, &mut out),
+        Some((fast, p)) => packed_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out),
         None => generic(ctx, op, &g, x, max_x, &mut out),
     };
     if let Some((index, acc)) = failure {
@@ -119,138 +115,226 @@ fn params(ctx: &Ctx<'_>, op: &Conv, m: usize) -> RowParams {
     }
 }
 
-/// Output positions per parallel task of the fast path: a tile of columns stays in cache
-/// while every output channel reads it, and there are enough tasks to balance the threads.
+/// Output positions per parallel task of the fast path (a multiple of [`NR`]): a tile of
+/// panels stays in cache while every output channel reads it, and there are enough tasks to
+/// balance the threads.
 fn position_tile(g: &Geometry, mg: usize) -> usize {
     let plane = g.oh * g.ow;
-    let kl = dot::lanes(g.k);
-    let cache = TILE_BYTES / (16 * kl.max(1));
+    let cache = TILE_BYTES / (4 * matmul::pairs(g.k)).max(1);
     let balance = plane.div_ceil(4 * rayon::current_num_threads().max(1));
     let min_work = PARALLEL_MACS.div_ceil((g.k * mg).max(1));
-    cache.min(balance).max(min_work).clamp(2, plane.max(2))
+    cache
+        .min(balance)
+        .max(min_work)
+        .clamp(1, plane.max(1))
+        .next_multiple_of(NR)
 }
 
-/// The fast path (see the module docs): one rayon task per tile of output positions gathers
-/// its columns and computes every output channel of the group for them. Returns the first
-/// accumulator overflow, if any.
+/// The fast path (see the module docs). Returns the first accumulator overflow, if any.
 fn packed_conv(
     ctx: &Ctx<'_>,
     op: &Conv,
     g: &Geometry,
     fast: Fast,
     x: &[i32],
-    w: &[Lane],
+    groups: &[Rows],
     out: &mut [i32],
 ) -> Option<(usize, i128)> {
     let plane = g.oh * g.ow;
     let mg = g.m / op.group;
-    let kl = dot::lanes(g.k);
     let parallel = plane * g.k * mg >= PARALLEL_MACS;
     let tile = position_tile(g, mg);
+    let tasks = plane.div_ceil(tile);
     let mut failures = Vec::new();
-    let mut nhwc = vec![[0i16; 8]; g.h * g.w * dot::lanes(g.cg)];
-    // Results of one group, position-major (`[plane, M/g]`), transposed into `out` after.
-    let mut by_position = vec![0i32; plane * mg];
+    // Results of one group, task after task, each `[M/g, tile]`.
+    let mut by_task = vec![0i32; tasks * mg * tile];
+    let input_len = g.cg * g.h * g.w;
     for n in 0..g.n {
-        for group in 0..op.group {
-            to_nhwc(g, x, n, group, &mut nhwc);
-            let weights = &w[group * mg * kl..(group + 1) * mg * kl];
+        for (group, rows) in groups.iter().enumerate() {
+            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
             let start = (n * g.m + group * mg) * plane;
             let task = |(t, ys): (usize, &mut [i32])| {
                 let p0 = t * tile;
-                let width = ys.len() / mg.max(1);
-                let mut gathered = Vec::new();
-                let cols: &[Lane] = if g.is_pointwise() {
-                    &nhwc[p0 * kl..(p0 + width) * kl]
-                } else {
-                    gathered.resize(width * kl, [0i16; 8]);
-                    im2col(g, &nhwc, p0, &mut gathered);
-                    &gathered
+                let width = tile.min(plane - p0);
+                let mut panels = vec![[0i16; 2 * NR]; width.div_ceil(NR) * matmul::pairs(g.k)];
+                gather(g, input, p0, width, &mut panels);
+                let mut emit = Requantize {
+                    ctx,
+                    op,
+                    channel0: group * mg,
+                    tile,
+                    width,
+                    ys,
+                    first: None,
                 };
-                let mut acc = vec![0i64; mg * width];
-                fast.dots(weights, cols, kl, &mut acc);
-                let mut first: Option<(usize, i128)> = None;
-                for (i, acc) in acc.chunks(width.max(1)).enumerate() {
-                    let p = params(ctx, op, group * mg + i);
-                    for (j, &a) in acc.iter().enumerate() {
-                        match p.apply(i64::from(p.bias) + a) {
-                            Ok(v) => ys[j * mg + i] = v,
-                            Err(a) => {
-                                let index = start + i * plane + p0 + j;
-                                if first.is_none_or(|f| index < f.0) {
-                                    first = Some((index, a));
-                                }
-                                break;
-                            }
-                        }
-                    }
-                }
-                first
+                rows.product(fast, &panels, &mut emit);
+                emit.first
+                    .map(|(m, q, acc)| (start + m * plane + p0 + q, acc))
             };
-            failures.extend(first_failure(&mut by_position, tile * mg, parallel, task));
-            // Transposed by blocks of channels: each position's values of a block share
-            // a cache line.
-            let by_position = &by_position;
-            let transpose = |(b, rows): (usize, &mut [i32])| {
-                let i0 = b * TRANSPOSE_CHANNELS;
-                let count = rows.len() / plane;
-                for p in 0..plane {
-                    let src = &by_position[p * mg + i0..p * mg + i0 + count];
-                    for (j, &v) in src.iter().enumerate() {
-                        rows[j * plane + p] = v;
-                    }
+            failures.extend(first_failure(&mut by_task, mg * tile, parallel, task));
+            let by_task = &by_task;
+            let copy = |(m, row): (usize, &mut [i32])| {
+                for (t, dst) in row.chunks_mut(tile).enumerate() {
+                    let src = &by_task[(t * mg + m) * tile..][..dst.len()];
+                    dst.copy_from_slice(src);
                 }
             };
-            let block = &mut out[start..start + mg * plane];
-            for_each_chunk(block, TRANSPOSE_CHANNELS * plane, parallel, transpose);
+            for_each_chunk(&mut out[start..start + mg * plane], plane, parallel, copy);
         }
     }
     failures.into_iter().min_by_key(|f| f.0)
 }
 
-/// Input channels of `group` of batch item `n` (values known to fit an `i16`), as
-/// `[H, W, lanes(C/g)]` (zero-padded).
-fn to_nhwc(g: &Geometry, x: &[i32], n: usize, group: usize, nhwc: &mut [Lane]) {
-    let plane = g.h * g.w;
-    let base = (n * g.c + group * g.cg) * plane;
-    let cl = dot::lanes(g.cg);
-    for c in 0..g.cg {
-        let src = &x[base + c * plane..base + (c + 1) * plane];
-        for (px, &v) in nhwc.chunks_exact_mut(cl).zip(src) {
-            px.as_flattened_mut()[c] = v as i16;
+/// The fast path's epilogue: requantizes the sums of one task's positions into its
+/// `[M/g, tile]` buffer.
+struct Requantize<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    op: &'a Conv,
+    /// First output channel of the group.
+    channel0: usize,
+    /// Row length of `ys`.
+    tile: usize,
+    /// Positions of this task.
+    width: usize,
+    ys: &'a mut [i32],
+    /// The first overflow: `(row, position in the task, accumulator)`.
+    first: Option<(usize, usize, i128)>,
+}
+
+impl matmul::Emit for Requantize<'_, '_> {
+    #[inline(always)]
+    fn emit(&mut self, m: usize, tile: usize, sums: &[i64; NR]) {
+        let p = params(self.ctx, self.op, self.channel0 + m);
+        let q0 = tile * NR;
+        let count = NR.min(self.width - q0);
+        let at = m * self.tile + q0;
+        if let Err((q, acc)) = p.apply_all(&sums[..count], &mut self.ys[at..at + count]) {
+            let key = (m, q0 + q);
+            if self.first.is_none_or(|f| key < (f.0, f.1)) {
+                self.first = Some((m, q0 + q, acc));
+            }
         }
     }
 }
 
-/// Fills the columns of output positions `p0..` (`lanes(K)` lanes each, as many as fit
-/// `cols`) with input channel `c` under kernel tap `(i, j)` at `(i * KW + j) * C/g + c` (0 in
-/// the padding and after `K`), from the `[H, W, lanes(C/g)]` input.
-fn im2col(g: &Geometry, nhwc: &[Lane], p0: usize, cols: &mut [Lane]) {
-    let kl = dot::lanes(g.k);
-    let cl = dot::lanes(g.cg);
-    let src = nhwc.as_flattened();
-    for (q, col) in cols.chunks_exact_mut(kl).enumerate() {
-        let (oy, ox) = ((p0 + q) / g.ow, (p0 + q) % g.ow);
-        let col = col.as_flattened_mut();
+/// Fills the panels of output positions `p0..p0 + width` (tile after tile of [`NR`]
+/// positions, `pairs(K)` panels per tile) with row `(c * KH + i) * KW + j` of the column
+/// matrix: input channel `c` of `input` (`[C/g, H, W]`) under kernel tap `(i, j)`, 0 in the
+/// padding, past `K` and past the last position. `panels` must be zeroed.
+fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panels: &mut [Panel]) {
+    let padded = width.next_multiple_of(NR);
+    let mut rows = vec![0i16; g.k.next_multiple_of(2) * padded];
+    if g.is_pointwise() {
+        let plane = g.h * g.w;
+        for (channel, row) in input
+            .chunks_exact(plane.max(1))
+            .zip(rows.chunks_exact_mut(padded))
+        {
+            for (d, &v) in row.iter_mut().zip(&channel[p0..p0 + width]) {
+                *d = v as i16;
+            }
+        }
+    } else {
+        im2col_rows(g, input, p0, width, padded, &mut rows);
+    }
+    dot::vectorized(Interleave {
+        rows: &rows,
+        padded,
+        panels,
+    });
+}
+
+/// Row `(c * KH + i) * KW + j` of the column matrix for positions `p0..p0 + width` into
+/// `rows[row * padded..]` (left untouched, so zero, in the padding).
+fn im2col_rows(
+    g: &Geometry,
+    input: &[i32],
+    p0: usize,
+    width: usize,
+    padded: usize,
+    rows: &mut [i16],
+) {
+    let plane = g.h * g.w;
+    let [sh, sw] = g.strides;
+    // Runs of this task's positions within one output row: `(q, oy, ox0, len)`.
+    let mut segments = Vec::new();
+    let mut q = 0;
+    while q < width {
+        let (oy, ox0) = ((p0 + q) / g.ow, (p0 + q) % g.ow);
+        let len = (g.ow - ox0).min(width - q);
+        segments.push((q, oy, ox0, len));
+        q += len;
+    }
+    // Per kernel column `j`: the output columns `first..end` whose input column
+    // `ox * sw + j * dw - pl` lies in `0..W`.
+    let columns: Vec<(usize, usize)> = (0..g.kw)
+        .map(|j| {
+            let offset = j * g.dilations[1];
+            let first = g.pad[1].saturating_sub(offset).div_ceil(sw);
+            let end = (g.w + g.pad[1])
+                .checked_sub(offset)
+                .map_or(0, |v| v.div_ceil(sw))
+                .min(g.ow);
+            (first, end)
+        })
+        .collect();
+    let mut r = 0;
+    for channel in input.chunks_exact(plane.max(1)).take(g.cg) {
         for i in 0..g.kh {
-            let iy = (oy * g.strides[0] + i * g.dilations[0])
-                .checked_sub(g.pad[0])
-                .filter(|&v| v < g.h);
-            for j in 0..g.kw {
-                let ix = (ox * g.strides[1] + j * g.dilations[1])
-                    .checked_sub(g.pad[1])
-                    .filter(|&v| v < g.w);
-                let dst = &mut col[(i * g.kw + j) * g.cg..(i * g.kw + j + 1) * g.cg];
-                match (iy, ix) {
-                    (Some(iy), Some(ix)) => {
-                        let at = (iy * g.w + ix) * cl * 8;
-                        dst.copy_from_slice(&src[at..at + g.cg]);
+            for (j, &(first, end)) in columns.iter().enumerate() {
+                let row = &mut rows[r * padded..(r + 1) * padded];
+                let offset = j * g.dilations[1];
+                for &(q, oy, ox0, len) in &segments {
+                    let iy = (oy * sh + i * g.dilations[0])
+                        .checked_sub(g.pad[0])
+                        .filter(|&v| v < g.h);
+                    let (lo, hi) = (first.max(ox0), end.min(ox0 + len));
+                    let Some(iy) = iy.filter(|_| lo < hi) else {
+                        continue;
+                    };
+                    let src = &channel[iy * g.w..(iy + 1) * g.w];
+                    let dst = &mut row[q + lo - ox0..q + hi - ox0];
+                    let ix0 = lo * sw + offset - g.pad[1];
+                    if sw == 1 {
+                        for (d, &v) in dst.iter_mut().zip(&src[ix0..]) {
+                            *d = v as i16;
+                        }
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(sw)) {
+                            *d = v as i16;
+                        }
                     }
-                    _ => dst.fill(0),
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
+/// Panels from rows of `padded` positions: panel `(tile, t)` holds rows `2t` and `2t + 1`
+/// of positions `tile * NR..`, interleaved.
+struct Interleave<'a> {
+    rows: &'a [i16],
+    padded: usize,
+    panels: &'a mut [Panel],
+}
+
+impl dot::Kernel for Interleave<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let kp = self.rows.len() / (2 * self.padded).max(1);
+        for (t, pair) in self.rows.chunks_exact(2 * self.padded).enumerate() {
+            let (even, odd) = pair.split_at(self.padded);
+            for (tile, (e, o)) in even.chunks_exact(NR).zip(odd.chunks_exact(NR)).enumerate() {
+                let panel = &mut self.panels[tile * kp + t];
+                for q in 0..NR {
+                    panel[2 * q] = e[q];
+                    panel[2 * q + 1] = o[q];
                 }
             }
         }
-        col[g.k..].fill(0);
     }
 }
 
@@ -262,7 +346,6 @@ fn depthwise(
     op: &Conv,
     g: &Geometry,
     x: &[i32],
-    w: &[Lane],
     out: &mut [i32],
 ) -> Option<(usize, i128)> {
     let plane = g.oh * g.ow;
@@ -272,7 +355,6 @@ fn depthwise(
             op,
             g,
             x,
-            w,
             nm,
             y,
         })
@@ -287,7 +369,6 @@ struct DepthwisePlane<'a, 'c> {
     op: &'a Conv,
     g: &'a Geometry,
     x: &'a [i32],
-    w: &'a [Lane],
     nm: usize,
     y: &'a mut [i32],
 }
@@ -302,14 +383,12 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
             op,
             g,
             x,
-            w,
             nm,
             y,
         } = self;
         let plane = g.oh * g.ow;
         let (n, m) = (nm / g.m, nm % g.m);
         let mg = g.m / op.group;
-        let kl = dot::lanes(g.k);
         let sw = g.strides[1];
         // Input rows split by column phase (`row[q + t * sw]` at `q * wq + t`), so that every
         // kernel tap reads a contiguous run whatever the stride.
@@ -318,22 +397,26 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
         let wq = g.w.div_ceil(sw);
         let len = sw.min(g.w) * wq;
         let src = &x[(n * g.c + m / mg) * g.h * g.w..][..g.h * g.w];
-        let mut input = vec![0i32; g.h * len];
-        for (row, phased) in src
-            .chunks_exact(g.w.max(1))
-            .zip(input.chunks_exact_mut(len.max(1)))
-        {
-            if sw == 1 {
-                phased.copy_from_slice(row);
-            } else {
+        let phased;
+        let input: &[i32] = if sw == 1 {
+            // One phase: the rows themselves.
+            src
+        } else {
+            let mut rows = vec![0i32; g.h * len];
+            for (row, phased) in src
+                .chunks_exact(g.w.max(1))
+                .zip(rows.chunks_exact_mut(len.max(1)))
+            {
                 for (q, dst) in phased.chunks_exact_mut(wq.max(1)).enumerate() {
                     for (d, &v) in dst.iter_mut().zip(row.iter().skip(q).step_by(sw)) {
                         *d = v;
                     }
                 }
             }
-        }
-        let taps = &w[m * kl..(m + 1) * kl].as_flattened()[..g.k];
+            phased = rows;
+            &phased
+        };
+        let taps = &op.weight.data[m * g.k..(m + 1) * g.k];
         let p = params(ctx, op, m);
         // Per kernel column `j`: the output columns `first..end` whose input column
         // `ox * sw + j * dw - pl` is in bounds, and where that run starts in a phased row.
@@ -352,6 +435,7 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
             })
             .collect();
         let mut acc = vec![0i32; g.ow];
+        let mut wide = vec![0i64; g.ow];
         for (oy, y) in y.chunks_mut(g.ow.max(1)).enumerate() {
             acc.fill(0);
             for i in 0..g.kh {
@@ -366,18 +450,18 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
                     let Some((first, end, start)) = *span else {
                         continue;
                     };
-                    let tap = i32::from(taps[i * g.kw + j]);
+                    let tap = taps[i * g.kw + j];
                     let src = &row[start..start + (end - first)];
                     for (a, &v) in acc[first..end].iter_mut().zip(src) {
                         *a += tap * v;
                     }
                 }
             }
-            for (ox, (y, &a)) in y.iter_mut().zip(&acc).enumerate() {
-                match p.apply(i64::from(p.bias) + i64::from(a)) {
-                    Ok(v) => *y = v,
-                    Err(a) => return Some((nm * plane + oy * g.ow + ox, a)),
-                }
+            for (w, &a) in wide.iter_mut().zip(&acc) {
+                *w = i64::from(a);
+            }
+            if let Err((ox, a)) = p.apply_all(&wide, y) {
+                return Some((nm * plane + oy * g.ow + ox, a));
             }
         }
         None

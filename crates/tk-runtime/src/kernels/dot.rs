@@ -55,6 +55,35 @@ impl RowParams {
     }
 }
 
+impl RowParams {
+    /// `out[q] = requant(bias + sums[q])` for every `q` (`out.len() == sums.len()`), or the
+    /// position and value of the first accumulator that breaks the `2^40` bound (`out` then
+    /// partly written). When every accumulator fits an `i32` (the common case) the loop is
+    /// branch-free, so that it vectorises.
+    #[inline(always)]
+    pub fn apply_all(&self, sums: &[i64], out: &mut [i32]) -> Result<(), (usize, i128)> {
+        let bias = i64::from(self.bias);
+        let small = sums
+            .iter()
+            .fold(true, |ok, &v| ok & ((v + bias).unsigned_abs() < 1 << 31));
+        if small {
+            // |acc * M| < 2^62 and the rounding term is at most 2^61: exact in i64, and the
+            // same value as `requant`'s.
+            let (m, s) = (i64::from(self.m), u32::from(self.s));
+            let half = (1i64 << s) >> 1;
+            let (lo, hi) = (i64::from(self.lo), i64::from(self.hi));
+            for (y, &v) in out.iter_mut().zip(sums) {
+                *y = (((v + bias) * m + half) >> s).clamp(lo, hi) as i32;
+            }
+            return Ok(());
+        }
+        for (q, (y, &v)) in out.iter_mut().zip(sums).enumerate() {
+            *y = self.apply(bias + v).map_err(|acc| (q, acc))?;
+        }
+        Ok(())
+    }
+}
+
 /// A computation worth compiling for AVX2: [`vectorized`] runs it. `run` must be
 /// `#[inline(always)]` (with everything it calls in hot loops) so that it is compiled inside
 /// the AVX2-enabled caller.
@@ -65,12 +94,13 @@ pub(crate) trait Kernel {
     fn run(self) -> Self::Output;
 }
 
-/// Runs `kernel` compiled for AVX2 when the CPU has it (detected at run time, through
-/// `pulp`'s safe wrappers), so that LLVM vectorises its loops with 256-bit instructions.
+/// Runs `kernel` compiled for AVX-512 (or else AVX2) when the CPU has it (detected at run
+/// time, through `pulp`'s safe wrappers), so that LLVM vectorises its loops with wide
+/// instructions (64-bit multiplies and shifts need AVX-512).
 #[inline(always)]
 pub(crate) fn vectorized<K: Kernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = pulp::x86::V3::try_new() {
+    {
         struct Op<K>(K);
         impl<K: Kernel> pulp::WithSimd for Op<K> {
             type Output = K::Output;
@@ -79,7 +109,12 @@ pub(crate) fn vectorized<K: Kernel>(kernel: K) -> K::Output {
                 self.0.run()
             }
         }
-        return <pulp::x86::V3 as pulp::Simd>::vectorize(simd, Op(kernel));
+        if let Some(simd) = pulp::x86::V4::try_new() {
+            return <pulp::x86::V4 as pulp::Simd>::vectorize(simd, Op(kernel));
+        }
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            return <pulp::x86::V3 as pulp::Simd>::vectorize(simd, Op(kernel));
+        }
     }
     kernel.run()
 }

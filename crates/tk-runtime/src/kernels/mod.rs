@@ -16,6 +16,7 @@ mod index;
 mod input;
 mod konst;
 mod lut;
+mod matmul;
 mod max_pool;
 mod mul;
 mod pad;
@@ -257,6 +258,11 @@ pub(crate) fn check_bits(node: &QNode) -> Result<(), RuntimeError> {
 /// Checks that every element of `data` fits `bits` signed bits (`bits` in `2..=16`).
 pub(crate) fn check_range(node: usize, data: &[i32], bits: u8) -> Result<(), RuntimeError> {
     let (lo, hi) = bit_range(bits);
+    // One vectorised pass in the common case; the scan below only runs to name the culprit.
+    let (min, max) = dot::vectorized(dot::MinMax(data));
+    if i64::from(min) >= lo && i64::from(max) <= hi {
+        return Ok(());
+    }
     match data
         .iter()
         .position(|&v| i64::from(v) < lo || i64::from(v) > hi)

@@ -4,6 +4,7 @@ use tk_quant::QTensor;
 use tk_quant::ops::Mul;
 
 use super::Ctx;
+use super::dot::{self, RowParams};
 use super::index::{broadcast_shape, broadcast_to};
 use crate::RuntimeError;
 use crate::arith::{MAX_SHIFT, acc_in_bound, requant};
@@ -28,6 +29,25 @@ pub(crate) fn run(
     ctx.volume(&shape)?;
     let a = broadcast_to(&a.data, &a.shape, &shape);
     let b = broadcast_to(&b.data, &b.shape, &shape);
+    let p = RowParams {
+        bias: 0,
+        m: op.m,
+        s: op.shift,
+        lo: ctx.lo,
+        hi: ctx.hi,
+    };
+    let mut data = vec![0i32; a.len()];
+    // Products in blocks, requantized by the vectorised epilogue (exact, see `apply_all`);
+    // a product beyond the bound falls through to the checked path below.
+    let fast = dot::vectorized(Products {
+        a: &a,
+        b: &b,
+        p,
+        out: &mut data,
+    });
+    if fast {
+        return Ok(QTensor { shape, data });
+    }
     let data = a
         .iter()
         .zip(b.iter())
@@ -42,4 +62,37 @@ pub(crate) fn run(
         })
         .collect::<Result<_, _>>()?;
     Ok(QTensor { shape, data })
+}
+
+/// `out = requant(a * b)` element-wise; `false` when a product breaks the `2^40` bound
+/// (`out` then partly written).
+struct Products<'a> {
+    a: &'a [i32],
+    b: &'a [i32],
+    p: RowParams,
+    out: &'a mut [i32],
+}
+
+impl dot::Kernel for Products<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn run(self) -> bool {
+        const BLOCK: usize = 256;
+        let mut products = [0i64; BLOCK];
+        for ((a, b), out) in self
+            .a
+            .chunks(BLOCK)
+            .zip(self.b.chunks(BLOCK))
+            .zip(self.out.chunks_mut(BLOCK))
+        {
+            for ((p, &x), &y) in products.iter_mut().zip(a).zip(b) {
+                *p = i64::from(x) * i64::from(y);
+            }
+            if self.p.apply_all(&products[..a.len()], out).is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }
