@@ -77,6 +77,15 @@ impl TraceTensor {
     /// Encodes a tensor with the given dtype; `Err((index, value))` names the first element
     /// that does not fit.
     pub fn encode(t: &QTensor, dtype: Dtype) -> Result<TraceTensor, (usize, i32)> {
+        TraceTensor::encode_into(t, dtype, Vec::new())
+    }
+
+    /// [`TraceTensor::encode`], reusing `data`'s allocation for the bytes.
+    pub fn encode_into(
+        t: &QTensor,
+        dtype: Dtype,
+        mut data: Vec<u8>,
+    ) -> Result<TraceTensor, (usize, i32)> {
         let (lo, hi) = match dtype {
             Dtype::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
             Dtype::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
@@ -91,20 +100,18 @@ impl TraceTensor {
             let index = t.data.iter().position(|&v| v < lo || v > hi).unwrap_or(0);
             return Err((index, t.data[index]));
         }
-        let mut data = vec![0u8; t.data.len() * dtype.size()];
+        data.clear();
+        // In range: the casts are exact.
         match dtype {
-            // In range: the casts are exact.
-            Dtype::I8 => {
-                for (d, &v) in data.iter_mut().zip(&t.data) {
-                    *d = v as i8 as u8;
-                }
-            }
+            Dtype::I8 => data.extend(t.data.iter().map(|&v| v as i8 as u8)),
             Dtype::I16 => {
+                data.resize(t.data.len() * 2, 0);
                 for (d, &v) in data.chunks_exact_mut(2).zip(&t.data) {
                     d.copy_from_slice(&(v as i16).to_le_bytes());
                 }
             }
             Dtype::I32 => {
+                data.resize(t.data.len() * 4, 0);
                 for (d, &v) in data.chunks_exact_mut(4).zip(&t.data) {
                     d.copy_from_slice(&v.to_le_bytes());
                 }

@@ -34,6 +34,8 @@ pub struct TraceWriter<'m, W: Write> {
     records: u64,
     inputs: u64,
     buf: Vec<u8>,
+    /// Reused allocation for the encoded output of each frame.
+    scratch: Vec<u8>,
     max_frame: u32,
 }
 
@@ -51,6 +53,7 @@ impl<'m, W: Write> TraceWriter<'m, W> {
             records: 0,
             inputs: 0,
             buf: Vec::new(),
+            scratch: Vec::new(),
             max_frame: Limits::default().max_frame_bytes,
         };
         writer.put(&MAGIC)?;
@@ -109,9 +112,11 @@ impl<'m, W: Write> TraceWriter<'m, W> {
                     kind: Kind::Input,
                     input,
                     node: node.id as u64,
-                    tensor: encode(node.id, node.bits, event.output)?,
+                    tensor: self.encode(node.id, node.bits, event.output)?,
                 };
-                self.frame(&frame)?;
+                let written = self.frame(&frame);
+                self.scratch = frame.tensor.data;
+                written?;
                 self.inputs += 1;
                 Ok(())
             }
@@ -129,14 +134,16 @@ impl<'m, W: Write> TraceWriter<'m, W> {
                     onnx_name: node.name.clone(),
                     op: op.name().to_string(),
                     inputs: node.inputs.iter().map(|&p| self.layout.refs[p]).collect(),
-                    output: encode(node.id, node.bits, event.output)?,
+                    output: self.encode(node.id, node.bits, event.output)?,
                     params: Params::of(op, node.id),
                     meta: Meta {
                         bits: node.bits,
                         scale: self.scales[node.id],
                     },
                 };
-                self.frame(&record)?;
+                let written = self.frame(&record);
+                self.scratch = record.output.data;
+                written?;
                 self.records += 1;
                 Ok(())
             }
@@ -161,23 +168,26 @@ impl<'m, W: Write> TraceWriter<'m, W> {
         result
     }
 
+    /// Encodes a node's value into the reused scratch allocation.
+    fn encode(&mut self, node: usize, bits: u8, t: &QTensor) -> Result<TraceTensor, TraceError> {
+        let dtype = Dtype::for_bits(bits);
+        let scratch = std::mem::take(&mut self.scratch);
+        TraceTensor::encode_into(t, dtype, scratch).map_err(|(index, value)| {
+            TraceError::ValueTooWide {
+                node,
+                index,
+                value,
+                dtype,
+            }
+        })
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
         self.hasher.update(bytes);
         self.out.write_all(bytes)?;
         Ok(())
     }
 }
-
-fn encode(node: usize, bits: u8, t: &QTensor) -> Result<TraceTensor, TraceError> {
-    let dtype = Dtype::for_bits(bits);
-    TraceTensor::encode(t, dtype).map_err(|(index, value)| TraceError::ValueTooWide {
-        node,
-        index,
-        value,
-        dtype,
-    })
-}
-
 impl<W: Write> Observer for TraceWriter<'_, W> {
     fn on_op(&mut self, event: &OpEvent<'_>) -> Result<(), ObserverError> {
         self.write_event(event).map_err(ObserverError::new)

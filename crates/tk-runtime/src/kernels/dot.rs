@@ -119,6 +119,34 @@ pub(crate) fn vectorized<K: Kernel>(kernel: K) -> K::Output {
     kernel.run()
 }
 
+/// `out = requant(x)` element-wise with one requantization (no accumulator can break the
+/// bound: every `|x| <= 2^31`).
+pub(crate) struct Requant<'a> {
+    /// Inputs.
+    pub x: &'a [i32],
+    /// Requantization (`bias` is added first).
+    pub p: RowParams,
+    /// Outputs, as many as inputs.
+    pub out: &'a mut [i32],
+}
+
+impl Kernel for Requant<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        const BLOCK: usize = 256;
+        let mut wide = [0i64; BLOCK];
+        for (x, out) in self.x.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK)) {
+            for (w, &v) in wide.iter_mut().zip(x) {
+                *w = i64::from(v);
+            }
+            // |x + bias| < 2^33 < 2^40: never an error.
+            let _ = self.p.apply_all(&wide[..x.len()], out);
+        }
+    }
+}
+
 /// The smallest and largest values of a slice (both 0 when it is empty, and `min <= 0 <= max`).
 pub(crate) struct MinMax<'a>(pub &'a [i32]);
 

@@ -24,6 +24,14 @@ pub(crate) fn gather(
         out.push(input[0]);
         return out;
     };
+    // When the last axis reads a contiguous run (the common case: slices and transposes that
+    // keep the innermost axis), each row is one copy.
+    let run = match last.first() {
+        Some(&Some(first)) if last.iter().enumerate().all(|(i, &o)| o == Some(first + i)) => {
+            Some(first)
+        }
+        _ => None,
+    };
     let mut idx = vec![0usize; outer.len()];
     loop {
         let base = outer
@@ -32,7 +40,12 @@ pub(crate) fn gather(
             .try_fold(0usize, |acc, (table, &i)| table[i].map(|o| acc + o));
         match base {
             None => out.extend(std::iter::repeat_n(0, last.len())),
-            Some(base) => out.extend(last.iter().map(|o| o.map_or(0, |o| input[base + o]))),
+            Some(base) => match run {
+                Some(first) => {
+                    out.extend_from_slice(&input[base + first..base + first + last.len()]);
+                }
+                None => out.extend(last.iter().map(|o| o.map_or(0, |o| input[base + o]))),
+            },
         }
         // Odometer over the outer axes.
         let mut k = idx.len();
