@@ -45,6 +45,7 @@ mod digest;
 mod error;
 mod format;
 mod frames;
+mod hashing;
 mod layout;
 mod params;
 mod reader;

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tk_quant::ops::QOp;
 use tk_quant::{QModel, QTensor};
 use tk_runtime::{Observer, ObserverError, OpEvent};
@@ -12,6 +11,7 @@ use crate::TraceError;
 use crate::digest::{ModelDigest, hex};
 use crate::format::{FORMAT_MAJOR, FORMAT_MINOR, Limits, MAGIC};
 use crate::frames::{Footer, GraphSummary, Header, InputFrame, Kind, Meta, Record};
+use crate::hashing::Hashing;
 use crate::layout::Layout;
 use crate::params::Params;
 use crate::tensor::{Dtype, TraceTensor};
@@ -22,12 +22,14 @@ use crate::tensor::{Dtype, TraceTensor};
 /// Writes the magic, version and header on construction, one input frame per `Input` event,
 /// one record per computed node (`Const` events write nothing: constants live in the
 /// model), and the footer in `finish`. Each frame is written as soon as it is complete, so
-/// memory stays at one encoded layer. Wrap files in a `BufWriter`.
+/// memory stays at a few encoded layers: once a frame reaches 256 KiB, the running SHA-256
+/// moves to a thread of its own (at most two frames wait for it), which overlaps hashing
+/// with the next ops. Wrap files in a `BufWriter`.
 ///
 /// The same model, digest and inputs always give the same bytes.
 pub struct TraceWriter<'m, W: Write> {
     out: W,
-    hasher: Sha256,
+    hashing: Hashing,
     model: &'m QModel,
     layout: Layout,
     scales: Vec<Option<f32>>,
@@ -46,7 +48,7 @@ impl<'m, W: Write> TraceWriter<'m, W> {
         let scales = graph.nodes.iter().map(|n| n.scale).collect();
         let mut writer = TraceWriter {
             out,
-            hasher: Sha256::new(),
+            hashing: Hashing::new(),
             model,
             layout: Layout::of(model),
             scales,
@@ -67,19 +69,22 @@ impl<'m, W: Write> TraceWriter<'m, W> {
             spec_version: model.spec_version,
             graph,
         };
-        writer.frame(&header)?;
+        writer.frame(&header, true)?;
         Ok(writer)
     }
 
     /// Writes the footer and returns the underlying writer (flushed).
     pub fn finish(mut self) -> Result<W, TraceError> {
+        let digest = std::mem::replace(&mut self.hashing, Hashing::Switching)
+            .finish()
+            .ok_or_else(|| std::io::Error::other("the trace hashing thread stopped"))?;
         let footer = Footer {
             kind: Kind::Footer,
             record_count: self.records,
             input_count: self.inputs,
-            digest: hex(&self.hasher.clone().finalize()),
+            digest: hex(&digest),
         };
-        self.frame(&footer)?;
+        self.frame(&footer, false)?;
         self.out.flush()?;
         Ok(self.out)
     }
@@ -114,7 +119,7 @@ impl<'m, W: Write> TraceWriter<'m, W> {
                     node: node.id as u64,
                     tensor: self.encode(node.id, node.bits, event.output)?,
                 };
-                let written = self.frame(&frame);
+                let written = self.frame(&frame, true);
                 self.scratch = frame.tensor.data;
                 written?;
                 self.inputs += 1;
@@ -141,7 +146,7 @@ impl<'m, W: Write> TraceWriter<'m, W> {
                         scale: self.scales[node.id],
                     },
                 };
-                let written = self.frame(&record);
+                let written = self.frame(&record, true);
                 self.scratch = record.output.data;
                 written?;
                 self.records += 1;
@@ -150,22 +155,30 @@ impl<'m, W: Write> TraceWriter<'m, W> {
         }
     }
 
-    /// Writes `u32 LE length ++ MessagePack map`, hashing everything but the footer.
-    fn frame<T: Serialize>(&mut self, value: &T) -> Result<(), TraceError> {
+    /// Writes `u32 LE length ++ MessagePack map`, hashing it when `hashed` (everything but
+    /// the footer).
+    fn frame<T: Serialize>(&mut self, value: &T, hashed: bool) -> Result<(), TraceError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
+        buf.extend_from_slice(&[0; 4]);
         rmp_serde::encode::write_named(&mut buf, value)?;
-        let len = u32::try_from(buf.len())
+        let body = buf.len() - 4;
+        let len = u32::try_from(body)
             .ok()
             .filter(|&l| l <= self.max_frame)
             .ok_or(TraceError::FrameTooLarge {
                 frame: self.records + self.inputs + 1,
-                len: buf.len() as u64,
+                len: body as u64,
                 max: u64::from(self.max_frame),
             })?;
-        let result = self.put(&len.to_le_bytes()).and_then(|()| self.put(&buf));
-        self.buf = buf;
-        result
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+        self.out.write_all(&buf)?;
+        self.buf = if hashed {
+            self.hashing.update(buf)
+        } else {
+            buf
+        };
+        Ok(())
     }
 
     /// Encodes a node's value into the reused scratch allocation.
@@ -183,7 +196,7 @@ impl<'m, W: Write> TraceWriter<'m, W> {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
-        self.hasher.update(bytes);
+        self.hashing.update_now(bytes);
         self.out.write_all(bytes)?;
         Ok(())
     }
