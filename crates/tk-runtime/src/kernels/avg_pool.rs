@@ -5,6 +5,7 @@ use tk_quant::ops::AvgPool;
 
 use rayon::prelude::*;
 
+use super::dot::{self, RowParams};
 use super::pool::Windows;
 use super::{Ctx, PARALLEL_MACS};
 use crate::RuntimeError;
@@ -67,6 +68,39 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &AvgPool, x: &QTensor) -> Result<QTensor, R
         None
     };
     let work = data.len().saturating_mul(full);
+    let inside =
+        |out: usize, k: usize, stride: usize, len: usize| out == 0 || (out - 1) * stride + k <= len;
+    if win.pad == [0, 0]
+        && inside(oh, win.kernel[0], win.strides[0], h)
+        && inside(ow, win.kernel[1], win.strides[1], w)
+    {
+        // Every window lies inside the input: one count, so one multiplier, and whole
+        // output rows at a time.
+        let p = RowParams {
+            bias: 0,
+            m: op.multipliers[full],
+            s: op.shift,
+            lo: ctx.lo,
+            hi: ctx.hi,
+        };
+        let task = |(plane, out): (usize, &mut [i32])| {
+            dot::vectorized(FullWindows {
+                input: &x.data[plane * h * w..(plane + 1) * h * w],
+                win: &win,
+                p,
+                out,
+            })
+            .map(|(o, acc)| (plane * oh * ow + o, acc))
+        };
+        let failure = super::first_failure(&mut data, oh * ow, work >= PARALLEL_MACS, task);
+        if let Some((index, acc)) = failure {
+            return Err(ctx.overflow(index, acc));
+        }
+        return Ok(QTensor {
+            shape: ctx.node.shape.clone(),
+            data,
+        });
+    }
     let failure = if work >= PARALLEL_MACS {
         data.par_chunks_mut((oh * ow).max(1))
             .enumerate()
@@ -107,5 +141,44 @@ impl Failure {
         match self {
             Failure::Empty(i) | Failure::Overflow(i, _) => *i,
         }
+    }
+}
+
+/// One output plane of an `AvgPool` whose windows all lie inside the input: the sums of
+/// a whole output row, then the vectorised requantization. Returns the first accumulator
+/// beyond the bound.
+struct FullWindows<'a> {
+    input: &'a [i32],
+    win: &'a Windows,
+    p: RowParams,
+    out: &'a mut [i32],
+}
+
+impl dot::Kernel for FullWindows<'_> {
+    type Output = Option<(usize, i128)>;
+
+    #[inline(always)]
+    fn run(self) -> Option<(usize, i128)> {
+        let w = self.win.input[3];
+        let [oh, ow] = self.win.out;
+        let [kh, kw] = self.win.kernel;
+        let [sh, sw] = self.win.strides;
+        let mut sums = vec![0i64; ow];
+        for (oy, row) in self.out.chunks_mut(ow.max(1)).enumerate().take(oh) {
+            sums.fill(0);
+            for ky in 0..kh {
+                let line = &self.input[(oy * sh + ky) * w..(oy * sh + ky + 1) * w];
+                for kx in 0..kw {
+                    // Windows inside the input: `ox * sw + kx < w` for every `ox < ow`.
+                    for (s, &v) in sums.iter_mut().zip(line[kx..].iter().step_by(sw)) {
+                        *s += i64::from(v);
+                    }
+                }
+            }
+            if let Err((ox, acc)) = self.p.apply_all(&sums, row) {
+                return Some((oy * ow + ox, acc));
+            }
+        }
+        None
     }
 }

@@ -1,8 +1,8 @@
 //! `Conv` kernel.
 //!
 //! Three paths compute the same exact integers:
-//! - depthwise (one input channel per group): a direct sliding window per channel, with rows
-//!   of `i32` accumulators updated one kernel tap at a time;
+//! - depthwise (several groups of one input channel each): a direct sliding window per
+//!   channel, with rows of `i32` accumulators updated one kernel tap at a time;
 //! - the fast path (operands fit `i16`, see [`Fast`]): per group, the product
 //!   `Y[M/g, P] = W[M/g, K] · X[K, P]` of [`matmul`], where `X` is the column matrix of the
 //!   `P = OH * OW` output positions (`im2col`, row `(c, i, j)` of `K = C/g * KH * KW`), gathered
@@ -88,7 +88,7 @@ pub(crate) fn run(
         .filter(|p| fits_i16 && g.k > 0 && p.groups.len() == op.group)
         .and_then(|p| Fast::new(max_x, p.max_abs, g.k).map(|f| (f, p)));
     let failure = match fast {
-        Some((fast, _)) if g.cg == 1 && g.kh * g.kw <= fast.chunk => {
+        Some((fast, _)) if g.cg == 1 && op.group > 1 && g.kh * g.kw <= fast.chunk => {
             depthwise(ctx, op, &g, &x.data, &mut out)
         }
         Some((fast, p)) => packed_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out),
