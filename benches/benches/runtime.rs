@@ -1,7 +1,7 @@
-//! Integer kernels (conv, depthwise conv, gemm, requantization) and whole models.
+//! Integer kernels (conv, depthwise conv, 1x1 conv, gemm, requantization) and whole models.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tk_benches::{conv_node, gemm_node, repo_model, rescale_node, tensor_i8};
+use tk_benches::{conv_node, gemm_node, pointwise_node, repo_model, rescale_node, tensor_i8};
 
 fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernel");
@@ -12,6 +12,15 @@ fn kernels(c: &mut Criterion) {
         group.throughput(Throughput::Elements(macs));
         let id = format!("{c_in}x{hw}x{hw}->{c_out} g{g}");
         group.bench_with_input(BenchmarkId::new("conv3x3", id), &x, |b, x| {
+            b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("conv runs"))
+        });
+    }
+    for (c_in, c_out, hw) in [(24, 144, 56), (144, 24, 56), (96, 24, 28)] {
+        let node = pointwise_node(c_in, c_out, hw);
+        let x = tensor_i8(&[1, c_in, hw, hw], 3);
+        group.throughput(Throughput::Elements((c_out * hw * hw * c_in) as u64));
+        let id = format!("{c_in}x{hw}x{hw}->{c_out}");
+        group.bench_with_input(BenchmarkId::new("conv1x1", id), &x, |b, x| {
             b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("conv runs"))
         });
     }

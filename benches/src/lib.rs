@@ -57,6 +57,27 @@ pub fn conv_node(c_in: usize, c_out: usize, hw: usize, group: usize) -> QNode {
     }
 }
 
+/// A 1x1 convolution node `[1, c_in, hw, hw] -> [1, c_out, hw, hw]` (stride 1, no padding).
+pub fn pointwise_node(c_in: usize, c_out: usize, hw: usize) -> QNode {
+    QNode {
+        id: 1,
+        name: "pointwise".into(),
+        ir_node: None,
+        op: QOp::Conv(Conv {
+            strides: [1, 1],
+            pads: [0, 0, 0, 0],
+            dilations: [1, 1],
+            group: 1,
+            weight: tensor_i8(&[c_out, c_in, 1, 1], 7),
+            bias: vec![100; c_out],
+            requant: requant(c_out),
+        }),
+        inputs: vec![0],
+        shape: vec![1, c_out, hw, hw],
+        bits: 8,
+    }
+}
+
 /// A fully connected node `[rows, k] -> [rows, n]`.
 pub fn gemm_node(rows: usize, k: usize, n: usize) -> QNode {
     QNode {

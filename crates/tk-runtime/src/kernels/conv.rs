@@ -222,21 +222,20 @@ impl matmul::Emit for Requantize<'_, '_> {
 /// matrix: input channel `c` of `input` (`[C/g, H, W]`) under kernel tap `(i, j)`, 0 in the
 /// padding, past `K` and past the last position. `panels` must be zeroed.
 fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panels: &mut [Panel]) {
+    if g.is_pointwise() {
+        // The input channels are the rows: interleaved straight into the panels.
+        dot::vectorized(PointwisePanels {
+            input,
+            plane: g.h * g.w,
+            p0,
+            width,
+            panels,
+        });
+        return;
+    }
     let padded = width.next_multiple_of(NR);
     let mut rows = vec![0i16; g.k.next_multiple_of(2) * padded];
-    if g.is_pointwise() {
-        let plane = g.h * g.w;
-        for (channel, row) in input
-            .chunks_exact(plane.max(1))
-            .zip(rows.chunks_exact_mut(padded))
-        {
-            for (d, &v) in row.iter_mut().zip(&channel[p0..p0 + width]) {
-                *d = v as i16;
-            }
-        }
-    } else {
-        im2col_rows(g, input, p0, width, padded, &mut rows);
-    }
+    im2col_rows(g, input, p0, width, padded, &mut rows);
     dot::vectorized(Interleave {
         rows: &rows,
         padded,
@@ -306,6 +305,60 @@ fn im2col_rows(
                     }
                 }
                 r += 1;
+            }
+        }
+    }
+}
+
+/// Panels of a 1x1 convolution: rows `2t` and `2t + 1` are input channels `2t` and `2t + 1`
+/// (`plane` values each) at positions `p0..p0 + width`.
+struct PointwisePanels<'a> {
+    input: &'a [i32],
+    plane: usize,
+    p0: usize,
+    width: usize,
+    panels: &'a mut [Panel],
+}
+
+impl dot::Kernel for PointwisePanels<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let channels = self.input.len() / self.plane.max(1);
+        let kp = matmul::pairs(channels);
+        let row = |c: usize| -> &[i32] {
+            if c < channels {
+                &self.input[c * self.plane + self.p0..c * self.plane + self.p0 + self.width]
+            } else {
+                &[]
+            }
+        };
+        for t in 0..kp {
+            let (even, odd) = (row(2 * t), row(2 * t + 1));
+            for (tile, panel) in self
+                .panels
+                .iter_mut()
+                .skip(t)
+                .step_by(kp.max(1))
+                .enumerate()
+            {
+                let q0 = tile * NR;
+                let count = NR.min(self.width - q0);
+                if odd.is_empty() {
+                    for (q, &v) in even[q0..q0 + count].iter().enumerate() {
+                        panel[2 * q] = v as i16;
+                    }
+                } else {
+                    for (q, (&e, &o)) in even[q0..q0 + count]
+                        .iter()
+                        .zip(&odd[q0..q0 + count])
+                        .enumerate()
+                    {
+                        panel[2 * q] = e as i16;
+                        panel[2 * q + 1] = o as i16;
+                    }
+                }
             }
         }
     }
