@@ -442,6 +442,12 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
         let plane = g.oh * g.ow;
         let (n, m) = (nm / g.m, nm % g.m);
         let mg = g.m / op.group;
+        if g.strides == [1, 1] {
+            let src = &x[(n * g.c + m / mg) * g.h * g.w..][..g.h * g.w];
+            let taps = &op.weight.data[m * g.k..(m + 1) * g.k];
+            return unit_stride_plane(g, src, taps, params(ctx, op, m), y)
+                .map(|(o, acc)| (nm * plane + o, acc));
+        }
         let sw = g.strides[1];
         // Input rows split by column phase (`row[q + t * sw]` at `q * wq + t`), so that every
         // kernel tap reads a contiguous run whatever the stride.
@@ -519,6 +525,59 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
         }
         None
     }
+}
+
+/// One output plane of a stride-1 depthwise convolution: the input is copied once into a
+/// zero-padded plane `wp = OW + (KW - 1) * dw` columns wide, so that every kernel tap adds one
+/// contiguous run of `OH * wp` products (the `wp - OW` extra columns per row are computed and
+/// dropped). `i32` accumulators are exact: the caller checked that `KH * KW` products fit the
+/// fast path's chunk. Returns the first accumulator overflow (plane-relative index).
+#[inline(always)]
+fn unit_stride_plane(
+    g: &Geometry,
+    src: &[i32],
+    taps: &[i32],
+    p: RowParams,
+    y: &mut [i32],
+) -> Option<(usize, i128)> {
+    let [dh, dw] = g.dilations;
+    let hp = g.oh + (g.kh - 1) * dh;
+    let wp = g.ow + (g.kw - 1) * dw;
+    // Room for the last tap's run past the last padded row.
+    let mut padded = vec![0i32; hp * wp + (g.kw - 1) * dw];
+    // Padded column `c` holds input column `c - pl`; the same for rows.
+    let cols = g.pad[1]..(g.pad[1] + g.w).min(wp);
+    for (r, row) in padded.chunks_exact_mut(wp).take(hp).enumerate() {
+        let Some(iy) = r.checked_sub(g.pad[0]).filter(|&v| v < g.h) else {
+            continue;
+        };
+        let line = &src[iy * g.w..(iy + 1) * g.w];
+        row[cols.clone()].copy_from_slice(&line[..cols.len()]);
+    }
+    let mut acc = vec![0i32; g.oh * wp];
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let tap = taps[i * g.kw + j];
+            let at = i * dh * wp + j * dw;
+            for (a, &v) in acc.iter_mut().zip(&padded[at..at + g.oh * wp]) {
+                *a += tap * v;
+            }
+        }
+    }
+    let mut wide = vec![0i64; g.ow];
+    for (oy, (row, out)) in acc
+        .chunks_exact(wp)
+        .zip(y.chunks_mut(g.ow.max(1)))
+        .enumerate()
+    {
+        for (w, &a) in wide.iter_mut().zip(row) {
+            *w = i64::from(a);
+        }
+        if let Err((ox, a)) = p.apply_all(&wide, out) {
+            return Some((oy * g.ow + ox, a));
+        }
+    }
+    None
 }
 
 /// The generic path: `i32` columns per (batch item, group) and the generic dot core.
