@@ -3,7 +3,8 @@
 //! Every kernel implements `docs/spec/integer-ops.md` bit for bit: exact products and sums
 //! (accumulators chosen wide enough that nothing wraps), round half up, clamps, and the
 //! `|acc| < 2^40` bound verified on every accumulator. One kernel per op lives in
-//! `src/kernels/<op>.rs`, named like `tk-quant/src/ops/<op>.rs`.
+//! `src/kernels/<op>.rs` (or `src/kernels/<op>/` when it has several paths, as `conv/`), named
+//! like `tk-quant/src/ops/<op>.rs`.
 //!
 //! **Architecture invariants:**
 //! - tk-runtime never touches floats: no float type, literal or cast appears in its sources

@@ -1,0 +1,180 @@
+//! Panels of the convolution fast path: the column matrix (`im2col`) of a tile of output
+//! positions, gathered from the NCHW input and interleaved for [`matmul`].
+
+use super::super::dot;
+use super::super::matmul::{self, NR, Panel};
+use super::Geometry;
+
+/// Fills the panels of output positions `p0..p0 + width` (tile after tile of [`NR`]
+/// positions, `pairs(K)` panels per tile) with row `(c * KH + i) * KW + j` of the column
+/// matrix: input channel `c` of `input` (`[C/g, H, W]`) under kernel tap `(i, j)`, 0 in the
+/// padding, past `K` and past the last position. `panels` must be zeroed.
+pub(super) fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panels: &mut [Panel]) {
+    if g.is_pointwise() {
+        // The input channels are the rows: interleaved straight into the panels.
+        dot::vectorized(PointwisePanels {
+            input,
+            plane: g.h * g.w,
+            p0,
+            width,
+            panels,
+        });
+        return;
+    }
+    let padded = width.next_multiple_of(NR);
+    let mut rows = vec![0i16; g.k.next_multiple_of(2) * padded];
+    im2col_rows(g, input, p0, width, padded, &mut rows);
+    dot::vectorized(Interleave {
+        rows: &rows,
+        padded,
+        panels,
+    });
+}
+
+/// Row `(c * KH + i) * KW + j` of the column matrix for positions `p0..p0 + width` into
+/// `rows[row * padded..]` (left untouched, so zero, in the padding).
+fn im2col_rows(
+    g: &Geometry,
+    input: &[i32],
+    p0: usize,
+    width: usize,
+    padded: usize,
+    rows: &mut [i16],
+) {
+    let plane = g.h * g.w;
+    let [sh, sw] = g.strides;
+    // Runs of this task's positions within one output row: `(q, oy, ox0, len)`.
+    let mut segments = Vec::new();
+    let mut q = 0;
+    while q < width {
+        let (oy, ox0) = ((p0 + q) / g.ow, (p0 + q) % g.ow);
+        let len = (g.ow - ox0).min(width - q);
+        segments.push((q, oy, ox0, len));
+        q += len;
+    }
+    // Per kernel column `j`: the output columns `first..end` whose input column
+    // `ox * sw + j * dw - pl` lies in `0..W`.
+    let columns: Vec<(usize, usize)> = (0..g.kw)
+        .map(|j| {
+            let offset = j * g.dilations[1];
+            let first = g.pad[1].saturating_sub(offset).div_ceil(sw);
+            let end = (g.w + g.pad[1])
+                .checked_sub(offset)
+                .map_or(0, |v| v.div_ceil(sw))
+                .min(g.ow);
+            (first, end)
+        })
+        .collect();
+    let mut r = 0;
+    for channel in input.chunks_exact(plane.max(1)).take(g.cg) {
+        for i in 0..g.kh {
+            for (j, &(first, end)) in columns.iter().enumerate() {
+                let row = &mut rows[r * padded..(r + 1) * padded];
+                let offset = j * g.dilations[1];
+                for &(q, oy, ox0, len) in &segments {
+                    let iy = (oy * sh + i * g.dilations[0])
+                        .checked_sub(g.pad[0])
+                        .filter(|&v| v < g.h);
+                    let (lo, hi) = (first.max(ox0), end.min(ox0 + len));
+                    let Some(iy) = iy.filter(|_| lo < hi) else {
+                        continue;
+                    };
+                    let src = &channel[iy * g.w..(iy + 1) * g.w];
+                    let dst = &mut row[q + lo - ox0..q + hi - ox0];
+                    let ix0 = lo * sw + offset - g.pad[1];
+                    if sw == 1 {
+                        for (d, &v) in dst.iter_mut().zip(&src[ix0..]) {
+                            *d = v as i16;
+                        }
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(sw)) {
+                            *d = v as i16;
+                        }
+                    }
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
+/// Panels of a 1x1 convolution: rows `2t` and `2t + 1` are input channels `2t` and `2t + 1`
+/// (`plane` values each) at positions `p0..p0 + width`.
+struct PointwisePanels<'a> {
+    input: &'a [i32],
+    plane: usize,
+    p0: usize,
+    width: usize,
+    panels: &'a mut [Panel],
+}
+
+impl dot::Kernel for PointwisePanels<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let channels = self.input.len() / self.plane.max(1);
+        let kp = matmul::pairs(channels);
+        let row = |c: usize| -> &[i32] {
+            if c < channels {
+                &self.input[c * self.plane + self.p0..c * self.plane + self.p0 + self.width]
+            } else {
+                &[]
+            }
+        };
+        for t in 0..kp {
+            let (even, odd) = (row(2 * t), row(2 * t + 1));
+            for (tile, panel) in self
+                .panels
+                .iter_mut()
+                .skip(t)
+                .step_by(kp.max(1))
+                .enumerate()
+            {
+                let q0 = tile * NR;
+                let count = NR.min(self.width - q0);
+                if odd.is_empty() {
+                    for (q, &v) in even[q0..q0 + count].iter().enumerate() {
+                        panel[2 * q] = v as i16;
+                    }
+                } else {
+                    for (q, (&e, &o)) in even[q0..q0 + count]
+                        .iter()
+                        .zip(&odd[q0..q0 + count])
+                        .enumerate()
+                    {
+                        panel[2 * q] = e as i16;
+                        panel[2 * q + 1] = o as i16;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Panels from rows of `padded` positions: panel `(tile, t)` holds rows `2t` and `2t + 1`
+/// of positions `tile * NR..`, interleaved.
+struct Interleave<'a> {
+    rows: &'a [i16],
+    padded: usize,
+    panels: &'a mut [Panel],
+}
+
+impl dot::Kernel for Interleave<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let kp = self.rows.len() / (2 * self.padded).max(1);
+        for (t, pair) in self.rows.chunks_exact(2 * self.padded).enumerate() {
+            let (even, odd) = pair.split_at(self.padded);
+            for (tile, (e, o)) in even.chunks_exact(NR).zip(odd.chunks_exact(NR)).enumerate() {
+                let panel = &mut self.panels[tile * kp + t];
+                for q in 0..NR {
+                    panel[2 * q] = e[q];
+                    panel[2 * q + 1] = o[q];
+                }
+            }
+        }
+    }
+}
