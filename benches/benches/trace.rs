@@ -2,7 +2,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tk_benches::repo_model;
-use tk_trace::{ModelDigest, TraceReader, TraceWriter};
+use tk_quant::QTensor;
+use tk_trace::{Dtype, ModelDigest, TraceReader, TraceTensor, TraceWriter};
 
 fn trace(c: &mut Criterion) {
     let (model, inputs) = repo_model(
@@ -37,5 +38,28 @@ fn trace(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, trace);
+/// Narrowing a runtime tensor to its trace bytes (with the range check), per dtype.
+fn encode(c: &mut Criterion) {
+    let len = 1 << 20;
+    let mut group = c.benchmark_group("trace encode 1Mi values");
+    group.throughput(Throughput::Elements(len as u64));
+    for dtype in [Dtype::I8, Dtype::I16] {
+        let (lo, hi) = dtype.range();
+        let span = i64::from(hi) - i64::from(lo) + 1;
+        let data = (0..len)
+            .map(|i| (i64::from(lo) + (i as i64 * 7919) % span) as i32)
+            .collect();
+        let t = QTensor::new(vec![len], data).expect("shape matches");
+        let mut scratch = Vec::new();
+        group.bench_function(format!("{dtype:?}"), |b| {
+            b.iter(|| {
+                let encoded = TraceTensor::encode_into(&t, dtype, std::mem::take(&mut scratch));
+                scratch = encoded.expect("in range").data;
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, trace, encode);
 criterion_main!(benches);

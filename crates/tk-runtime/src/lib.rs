@@ -37,6 +37,7 @@ mod error;
 mod kernels;
 mod observer;
 mod runtime;
+pub mod simd;
 mod validate;
 
 pub use error::RuntimeError;

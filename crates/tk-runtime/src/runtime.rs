@@ -28,6 +28,8 @@ pub struct Runtime<'m> {
     input_position: Vec<Option<usize>>,
     /// Kernel data derived once from each node's constants (packed weights).
     prepared: Vec<Prepared>,
+    /// Whether any op may hand work to rayon (see [`Runtime::run_observed`]).
+    parallel: bool,
 }
 
 impl<'m> Runtime<'m> {
@@ -52,13 +54,22 @@ impl<'m> Runtime<'m> {
             input_position[id] = Some(position);
         }
         let prepared = nodes.par_iter().map(kernels::prepare).collect();
+        let parallel = nodes.iter().any(kernels::may_run_parallel);
         Ok(Runtime {
             model,
             last_use,
             is_output,
             input_position,
             prepared,
+            parallel,
         })
+    }
+
+    /// Whether some op of the model is large enough to run in parallel, in which case runs
+    /// started outside a rayon pool move to a worker of the global pool (see
+    /// [`Runtime::run_observed`]).
+    pub fn moves_to_pool(&self) -> bool {
+        self.parallel
     }
 
     /// The model this runtime executes.
@@ -74,7 +85,26 @@ impl<'m> Runtime<'m> {
 
     /// Like [`Runtime::run`], reporting every node (`Input` and `Const` included) to
     /// `observer` in execution order, right after its output is computed and checked.
-    pub fn run_observed<O: Observer>(
+    ///
+    /// When some op is large enough to run in parallel and the caller is outside a rayon
+    /// pool, the run (observer calls included) moves to a worker of the global pool: the
+    /// caller then waits once for the whole model instead of once per parallel op (each such
+    /// wait costs a thread wake-up). Otherwise it runs on the calling thread (on its pool, if
+    /// it is a worker of one).
+    pub fn run_observed<O: Observer + Send>(
+        &self,
+        inputs: &[QTensor],
+        observer: &mut O,
+    ) -> Result<Vec<QTensor>, RuntimeError> {
+        if !self.parallel || rayon::current_thread_index().is_some() {
+            self.run_here(inputs, observer)
+        } else {
+            rayon::scope(|_| self.run_here(inputs, observer))
+        }
+    }
+
+    /// [`Runtime::run_observed`] on the calling thread.
+    fn run_here<O: Observer>(
         &self,
         inputs: &[QTensor],
         observer: &mut O,

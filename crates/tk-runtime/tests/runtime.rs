@@ -91,6 +91,51 @@ fn results_do_not_depend_on_the_thread_count() {
     assert!(a.events == b.events, "every intermediate value agrees");
 }
 
+/// Records on which rayon worker (if any) each event was reported.
+#[derive(Default)]
+struct Workers(Vec<Option<usize>>);
+
+impl Observer for Workers {
+    fn on_op(&mut self, _: &OpEvent<'_>) -> Result<(), ObserverError> {
+        self.0.push(rayon::current_thread_index());
+        Ok(())
+    }
+}
+
+#[test]
+fn large_models_run_on_a_pool_worker_and_small_ones_on_the_caller() {
+    // 16 x 32 x 32 outputs of 72 products each: parallel work.
+    let large = cnn(8, 32, 16, 3);
+    let rt = Runtime::new(&large).unwrap();
+    assert!(rt.moves_to_pool());
+    let x = cnn_input(&large, 5);
+    let mut workers = Workers::default();
+    let mut here = Recorder::default();
+    let out = rt
+        .run_observed(std::slice::from_ref(&x), &mut workers)
+        .unwrap();
+    assert!(workers.0.iter().all(Option::is_some), "{:?}", workers.0);
+    assert_eq!(workers.0.len(), large.graph.nodes.len());
+    // The same values as a run that stays on a one-thread pool's worker.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let in_place = pool
+        .install(|| rt.run_observed(std::slice::from_ref(&x), &mut here))
+        .unwrap();
+    assert_eq!(out, in_place);
+
+    // 4 x 8 x 8 outputs of 18 products: handing it to the pool would cost more than the run.
+    let small = cnn(2, 8, 4, 1);
+    let rt = Runtime::new(&small).unwrap();
+    assert!(!rt.moves_to_pool());
+    let mut workers = Workers::default();
+    rt.run_observed(&[cnn_input(&small, 2)], &mut workers)
+        .unwrap();
+    assert!(workers.0.iter().all(Option::is_none), "{:?}", workers.0);
+}
+
 #[test]
 fn an_observer_error_stops_the_run() {
     struct FailAt(usize);

@@ -83,7 +83,7 @@ pub enum WriteTraceError {
 
 /// Runs `model` on `inputs` while writing its trace to `out`; returns the model outputs and
 /// the writer. `model_digest` is the SHA-256 of the model's `.tkq` bytes.
-pub fn write_trace<W: Write>(
+pub fn write_trace<W: Write + Send>(
     model: &QModel,
     model_digest: &ModelDigest,
     inputs: &[QTensor],

@@ -25,6 +25,15 @@ impl Dtype {
         }
     }
 
+    /// The smallest and largest value the dtype holds.
+    pub fn range(self) -> (i32, i32) {
+        match self {
+            Dtype::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
+            Dtype::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
+            Dtype::I32 => (i32::MIN, i32::MAX),
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
@@ -86,36 +95,15 @@ impl TraceTensor {
         dtype: Dtype,
         mut data: Vec<u8>,
     ) -> Result<TraceTensor, (usize, i32)> {
-        let (lo, hi) = match dtype {
-            Dtype::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
-            Dtype::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
-            Dtype::I32 => (i32::MIN, i32::MAX),
-        };
-        // Branch-free passes (they vectorise); the scan only runs to name the culprit.
-        let fits = t
-            .data
-            .iter()
-            .fold(true, |ok, &v| ok & (lo <= v) & (v <= hi));
+        let fits = tk_runtime::simd::vectorized(Narrow {
+            values: &t.data,
+            dtype,
+            out: &mut data,
+        });
         if !fits {
+            let (lo, hi) = dtype.range();
             let index = t.data.iter().position(|&v| v < lo || v > hi).unwrap_or(0);
             return Err((index, t.data[index]));
-        }
-        data.clear();
-        // In range: the casts are exact.
-        match dtype {
-            Dtype::I8 => data.extend(t.data.iter().map(|&v| v as i8 as u8)),
-            Dtype::I16 => {
-                data.resize(t.data.len() * 2, 0);
-                for (d, &v) in data.chunks_exact_mut(2).zip(&t.data) {
-                    d.copy_from_slice(&(v as i16).to_le_bytes());
-                }
-            }
-            Dtype::I32 => {
-                data.resize(t.data.len() * 4, 0);
-                for (d, &v) in data.chunks_exact_mut(4).zip(&t.data) {
-                    d.copy_from_slice(&v.to_le_bytes());
-                }
-            }
         }
         Ok(TraceTensor {
             dtype,
@@ -166,6 +154,48 @@ impl TraceTensor {
 }
 
 /// Element count of a shape, checked against the rank and element limits.
+/// Writes `values` as little-endian `dtype` bytes into `out` (cleared first) in one pass, and
+/// returns whether every value fits `dtype`; when one does not, `out` holds truncated bytes.
+struct Narrow<'a> {
+    values: &'a [i32],
+    dtype: Dtype,
+    out: &'a mut Vec<u8>,
+}
+
+impl tk_runtime::simd::Kernel for Narrow<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn run(self) -> bool {
+        let (lo, hi) = self.dtype.range();
+        let size = self.dtype.size();
+        self.out.clear();
+        self.out.resize(self.values.len() * size, 0);
+        // Branch-free, so that the range check and the narrowing vectorise together.
+        let mut fits = true;
+        match self.dtype {
+            Dtype::I8 => {
+                for (d, &v) in self.out.iter_mut().zip(self.values) {
+                    fits &= (lo <= v) & (v <= hi);
+                    *d = v as u8;
+                }
+            }
+            Dtype::I16 => {
+                for (d, &v) in self.out.chunks_exact_mut(2).zip(self.values) {
+                    fits &= (lo <= v) & (v <= hi);
+                    d.copy_from_slice(&(v as i16).to_le_bytes());
+                }
+            }
+            Dtype::I32 => {
+                for (d, &v) in self.out.chunks_exact_mut(4).zip(self.values) {
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        fits
+    }
+}
+
 pub(crate) fn check_shape(shape: &[u64], limits: &crate::Limits) -> Result<usize, TensorFault> {
     if shape.len() > limits.max_rank {
         return Err(TensorFault::Rank);
@@ -212,6 +242,57 @@ mod bin {
 
         fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Vec<u8>, A::Error> {
             Err(A::Error::custom("tensor data must be a bin, not an array"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn dtype() -> impl Strategy<Value = Dtype> {
+        prop_oneof![Just(Dtype::I8), Just(Dtype::I16), Just(Dtype::I32)]
+    }
+
+    /// Mostly int8 values, with some int16 and arbitrary ones, so that every dtype sees both
+    /// fitting and overflowing tensors.
+    fn values() -> impl Strategy<Value = Vec<i32>> {
+        let value = prop_oneof![
+            20 => -128i32..=127,
+            2 => -32768i32..=32767,
+            1 => any::<i32>(),
+        ];
+        prop::collection::vec(value, 0..200)
+    }
+
+    proptest! {
+        /// The vectorised single pass agrees with the element-by-element definition: the
+        /// first value out of range is named, otherwise every value's low little-endian
+        /// bytes are written, and decoding gives the tensor back. The scratch buffer's old
+        /// contents never leak.
+        #[test]
+        fn encoding_matches_its_definition(
+            data in values(),
+            dtype in dtype(),
+            junk in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let t = QTensor { shape: vec![data.len()], data: data.clone() };
+            let (lo, hi) = dtype.range();
+            let encoded = TraceTensor::encode_into(&t, dtype, junk);
+            match data.iter().position(|&v| v < lo || v > hi) {
+                Some(index) => prop_assert_eq!(encoded, Err((index, data[index]))),
+                None => {
+                    let encoded = encoded.expect("every value fits");
+                    let want: Vec<u8> = data
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes()[..dtype.size()].to_vec())
+                        .collect();
+                    prop_assert_eq!(&encoded.data, &want);
+                    prop_assert_eq!(encoded.to_qtensor(), Some(t));
+                }
+            }
         }
     }
 }

@@ -29,13 +29,15 @@ pub struct Args {
 }
 
 /// Times every node of a run: the time between consecutive observer calls is the node's
-/// execution (plus the observer's own, negligible, call).
+/// execution (plus the observer's own, negligible, call). With a `writer`, the time each
+/// event takes the trace writer is counted apart, under `trace <kind>`.
 struct OpTimer<'m> {
     model: &'m tk_quant::QModel,
+    writer: Option<tk_trace::TraceWriter<'m, Vec<u8>>>,
     last: Instant,
     /// Per op kind, the summed time of its nodes in each run (µs).
-    runs: std::collections::BTreeMap<&'static str, Vec<f64>>,
-    current: std::collections::BTreeMap<&'static str, f64>,
+    runs: std::collections::BTreeMap<String, Vec<f64>>,
+    current: std::collections::BTreeMap<String, f64>,
 }
 
 impl OpTimer<'_> {
@@ -51,14 +53,14 @@ impl OpTimer<'_> {
     }
 
     /// `(kind, median µs)`, slowest first.
-    fn medians(&self) -> Vec<(&'static str, f64)> {
+    fn medians(&self) -> Vec<(&str, f64)> {
         let mut out: Vec<_> = self
             .runs
             .iter()
-            .map(|(&kind, times)| {
+            .map(|(kind, times)| {
                 let mut t = times.clone();
                 t.sort_by(f64::total_cmp);
-                (kind, t[t.len() / 2])
+                (kind.as_str(), t[t.len() / 2])
             })
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -83,10 +85,13 @@ impl tk_runtime::Observer for OpTimer<'_> {
     fn on_op(&mut self, event: &tk_runtime::OpEvent<'_>) -> Result<(), tk_runtime::ObserverError> {
         let now = Instant::now();
         let us = (now - self.last).as_secs_f64() * 1e6;
-        *self
-            .current
-            .entry(kind(&self.model.graph.nodes[event.node.id].op))
-            .or_default() += us;
+        let kind = kind(&self.model.graph.nodes[event.node.id].op);
+        *self.current.entry(kind.to_string()).or_default() += us;
+        if let Some(writer) = &mut self.writer {
+            writer.on_op(event)?;
+            let us = now.elapsed().as_secs_f64() * 1e6;
+            *self.current.entry(format!("trace {kind}")).or_default() += us;
+        }
         self.last = Instant::now();
         Ok(())
     }
@@ -162,6 +167,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     if args.ops {
         let mut timer = OpTimer {
             model: &model,
+            writer: None,
             last: Instant::now(),
             runs: Default::default(),
             current: Default::default(),
@@ -171,9 +177,32 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             runtime.run_observed(&q, &mut timer)?;
             timer.end();
         }
+        let mut traced = OpTimer {
+            model: &model,
+            writer: None,
+            last: Instant::now(),
+            runs: Default::default(),
+            current: Default::default(),
+        };
+        for _ in 0..args.repeat.max(1) {
+            traced.writer = Some(tk_trace::TraceWriter::new(
+                Vec::with_capacity(trace_bytes),
+                &model,
+                &digest,
+            )?);
+            traced.start();
+            runtime.run_observed(&q, &mut traced)?;
+            let finish = Instant::now();
+            traced.writer.take().map(|w| w.finish()).transpose()?;
+            traced.current.retain(|kind, _| kind.starts_with("trace "));
+            traced
+                .current
+                .insert("trace finish".into(), finish.elapsed().as_secs_f64() * 1e6);
+            traced.end();
+        }
         println!("integer runtime per op kind (median over runs of the kind's total):");
-        for (kind, us) in timer.medians() {
-            println!("  {kind:<16} {us:>10.1} µs");
+        for (kind, us) in timer.medians().into_iter().chain(traced.medians()) {
+            println!("  {kind:<22} {us:>10.1} µs");
             by_op.push(json!({"op": kind, "median_us": us}));
         }
     }

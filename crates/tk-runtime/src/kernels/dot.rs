@@ -84,40 +84,7 @@ impl RowParams {
     }
 }
 
-/// A computation worth compiling for AVX2: [`vectorized`] runs it. `run` must be
-/// `#[inline(always)]` (with everything it calls in hot loops) so that it is compiled inside
-/// the AVX2-enabled caller.
-pub(crate) trait Kernel {
-    /// What it computes.
-    type Output;
-    /// Computes it.
-    fn run(self) -> Self::Output;
-}
-
-/// Runs `kernel` compiled for AVX-512 (or else AVX2) when the CPU has it (detected at run
-/// time, through `pulp`'s safe wrappers), so that LLVM vectorises its loops with wide
-/// instructions (64-bit multiplies and shifts need AVX-512).
-#[inline(always)]
-pub(crate) fn vectorized<K: Kernel>(kernel: K) -> K::Output {
-    #[cfg(target_arch = "x86_64")]
-    {
-        struct Op<K>(K);
-        impl<K: Kernel> pulp::WithSimd for Op<K> {
-            type Output = K::Output;
-            #[inline(always)]
-            fn with_simd<S: pulp::Simd>(self, _: S) -> K::Output {
-                self.0.run()
-            }
-        }
-        if let Some(simd) = pulp::x86::V4::try_new() {
-            return <pulp::x86::V4 as pulp::Simd>::vectorize(simd, Op(kernel));
-        }
-        if let Some(simd) = pulp::x86::V3::try_new() {
-            return <pulp::x86::V3 as pulp::Simd>::vectorize(simd, Op(kernel));
-        }
-    }
-    kernel.run()
-}
+pub(crate) use crate::simd::{Kernel, vectorized};
 
 /// `out = requant(x)` element-wise with one requantization (no accumulator can break the
 /// bound: every `|x| <= 2^31`).

@@ -303,6 +303,23 @@ pub(crate) fn checked_volume(shape: &[usize]) -> Option<usize> {
 /// handing work to rayon costs microseconds.
 pub(crate) const PARALLEL_MACS: usize = 1 << 18;
 
+/// Whether a kernel may hand `node`'s work to rayon: its multiply-adds (or element
+/// operations) reach [`PARALLEL_MACS`]. Saturates instead of overflowing.
+pub(crate) fn may_run_parallel(node: &QNode) -> bool {
+    let outputs = node
+        .shape
+        .iter()
+        .fold(1usize, |acc, &d| acc.saturating_mul(d));
+    let per_output = match &node.op {
+        QOp::Conv(c) => c.weight.data.len() / c.weight.shape.first().copied().unwrap_or(1).max(1),
+        QOp::Gemm(g) => g.weight.data.len() / g.weight.shape.first().copied().unwrap_or(1).max(1),
+        QOp::MaxPool(p) => p.geometry.kernel[0].saturating_mul(p.geometry.kernel[1]),
+        QOp::AvgPool(p) => p.geometry.kernel[0].saturating_mul(p.geometry.kernel[1]),
+        _ => 1,
+    };
+    outputs.saturating_mul(per_output) >= PARALLEL_MACS.min(PARALLEL_ELEMENTS)
+}
+
 /// Elements per parallel task of the element-wise kernels.
 pub(crate) const CHUNK: usize = 1 << 14;
 
