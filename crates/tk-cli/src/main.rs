@@ -8,12 +8,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// The runtime allocates a tensor per op and the trace writer a frame per record: mimalloc
-/// keeps freed pages for reuse where the system allocator returns large blocks to the kernel
-/// and faults them in again on the next run.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Verifiable neural-network inference: import, quantize, run with a trace, check, prove, verify.
 #[derive(Parser)]
 #[command(name = "tk", version, about)]

@@ -151,18 +151,21 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         || runtime.run(&q).map(|_| ()).map_err(Into::into),
         args.repeat,
     )?;
-    let mut trace_bytes = 0;
+    // One sink for every run, as a stream would be: grown by the warm-up run, then only
+    // overwritten, so that neither its growth nor faulting in fresh pages is timed.
+    let mut sink = Vec::new();
     let traced_ms = median_ms(
         || {
-            // Sized by the previous run (the warm-up's), so that growing the sink is not timed.
-            let sink = Vec::with_capacity(trace_bytes);
-            let mut writer = tk_trace::TraceWriter::new(sink, &model, &digest)?;
+            sink.clear();
+            let mut writer =
+                tk_trace::TraceWriter::new(std::mem::take(&mut sink), &model, &digest)?;
             runtime.run_observed(&q, &mut writer)?;
-            trace_bytes = writer.finish()?.len();
+            sink = writer.finish()?;
             Ok(())
         },
         args.repeat,
     )?;
+    let trace_bytes = sink.len();
     let mut by_op = Vec::new();
     if args.ops {
         let mut timer = OpTimer {
@@ -185,15 +188,18 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             current: Default::default(),
         };
         for _ in 0..args.repeat.max(1) {
+            sink.clear();
             traced.writer = Some(tk_trace::TraceWriter::new(
-                Vec::with_capacity(trace_bytes),
+                std::mem::take(&mut sink),
                 &model,
                 &digest,
             )?);
             traced.start();
             runtime.run_observed(&q, &mut traced)?;
             let finish = Instant::now();
-            traced.writer.take().map(|w| w.finish()).transpose()?;
+            if let Some(writer) = traced.writer.take() {
+                sink = writer.finish()?;
+            }
             traced.current.retain(|kind, _| kind.starts_with("trace "));
             traced
                 .current
