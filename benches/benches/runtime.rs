@@ -15,6 +15,19 @@ fn kernels(c: &mut Criterion) {
             b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("conv runs"))
         });
     }
+    // Stride 2 (the first depthwise layer of a MobileNet or ShuffleNet stage).
+    let mut node = conv_node(64, 64, 56, 64);
+    if let tk_quant::ops::QOp::Conv(conv) = &mut node.op {
+        conv.strides = [2, 2];
+    }
+    node.shape = vec![1, 64, 28, 28];
+    let x = tensor_i8(&[1, 64, 56, 56], 3);
+    group.throughput(Throughput::Elements((64 * 28 * 28 * 9) as u64));
+    group.bench_with_input(
+        BenchmarkId::new("conv3x3", "64x56x56->64 g64 stride 2"),
+        &x,
+        |b, x| b.iter(|| tk_runtime::execute_node(&node, &[x]).expect("conv runs")),
+    );
     for (c_in, c_out, hw) in [(24, 144, 56), (144, 24, 56), (96, 24, 28)] {
         let node = pointwise_node(c_in, c_out, hw);
         let x = tensor_i8(&[1, c_in, hw, hw], 3);

@@ -322,6 +322,55 @@ fn large_depthwise_and_pointwise_convs_match_spec() {
     }
 }
 
+/// Strided depthwise convolutions (phase planes), with odd and even input sizes, asymmetric
+/// padding and dilation, compared with the spec.
+#[test]
+fn strided_depthwise_convs_match_spec() {
+    for (stride, dilation, pads, hw) in [
+        ([2, 2], [1, 1], [1, 1, 1, 1], 40),
+        ([2, 2], [1, 1], [0, 1, 2, 0], 31),
+        ([2, 3], [2, 1], [2, 0, 1, 3], 29),
+        ([3, 2], [1, 2], [1, 2, 0, 1], 17),
+        ([2, 2], [1, 1], [2, 2, 2, 2], 5),
+    ] {
+        let (c, kh, kw) = (24, 3, 5);
+        let op = Conv {
+            strides: stride,
+            pads,
+            dilations: dilation,
+            group: c,
+            weight: tensor(
+                vec![c, 1, kh, kw],
+                common::pseudo(11, c * kh * kw, -128, 127),
+            ),
+            bias: common::pseudo(12, c, -50_000, 50_000),
+            requant: Requant {
+                multipliers: common::pseudo(13, c, 1 << 30, i32::MAX),
+                shifts: vec![38; c],
+            },
+        };
+        let oh = conv_out(hw, pads[0], pads[2], kh, dilation[0], stride[0]).unwrap();
+        let ow = conv_out(hw, pads[1], pads[3], kw, dilation[1], stride[1]).unwrap();
+        let case = ConvCase {
+            x: tensor(
+                vec![1, c, hw, hw],
+                common::pseudo(14, c * hw * hw, -128, 127),
+            ),
+            op,
+            out: vec![1, c, oh, ow],
+            bits: 8,
+        };
+        let expected = naive_conv(&case);
+        assert!(expected.is_ok());
+        let n = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), 8);
+        assert_eq!(
+            run(n, &case.x, 2),
+            expected,
+            "stride {stride:?} pads {pads:?}"
+        );
+    }
+}
+
 /// A stride far beyond the input (one output column) runs like any other: the depthwise
 /// path's per-phase layout is bounded by the input, not by the stride.
 #[test]

@@ -1,5 +1,6 @@
-//! The depthwise path of `Conv` (several groups of one input channel each): a direct
-//! sliding window per output channel.
+//! The depthwise path of `Conv` (several groups of one input channel each): per output
+//! channel, one contiguous multiply-add run per kernel tap over phase planes of the padded
+//! input.
 
 use super::super::dot::{self, RowParams};
 use super::super::{Ctx, PARALLEL_MACS, first_failure};
@@ -57,89 +58,123 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
         let plane = g.oh * g.ow;
         let (n, m) = (nm / g.m, nm % g.m);
         let mg = g.m / op.group;
-        if g.strides == [1, 1] {
-            let src = &x[(n * g.c + m / mg) * g.h * g.w..][..g.h * g.w];
-            let taps = &op.weight.data[m * g.k..(m + 1) * g.k];
-            return unit_stride_plane(g, src, taps, params(ctx, op, m), y)
-                .map(|(o, acc)| (nm * plane + o, acc));
-        }
-        let sw = g.strides[1];
-        // Input rows split by column phase (`row[q + t * sw]` at `q * wq + t`), so that every
-        // kernel tap reads a contiguous run whatever the stride.
-        // Columns lie below `w`, so at most `min(sw, w)` phases are not empty (a huge stride
-        // must not allocate more than the input).
-        let wq = g.w.div_ceil(sw);
-        let len = sw.min(g.w) * wq;
         let src = &x[(n * g.c + m / mg) * g.h * g.w..][..g.h * g.w];
-        let phased;
-        let input: &[i32] = if sw == 1 {
-            // One phase: the rows themselves.
-            src
-        } else {
-            let mut rows = vec![0i32; g.h * len];
-            for (row, phased) in src
-                .chunks_exact(g.w.max(1))
-                .zip(rows.chunks_exact_mut(len.max(1)))
-            {
-                for (q, dst) in phased.chunks_exact_mut(wq.max(1)).enumerate() {
-                    for (d, &v) in dst.iter_mut().zip(row.iter().skip(q).step_by(sw)) {
-                        *d = v;
-                    }
-                }
-            }
-            phased = rows;
-            &phased
-        };
         let taps = &op.weight.data[m * g.k..(m + 1) * g.k];
         let p = params(ctx, op, m);
-        // Per kernel column `j`: the output columns `first..end` whose input column
-        // `ox * sw + j * dw - pl` is in bounds, and where that run starts in a phased row.
-        let spans: Vec<Option<(usize, usize, usize)>> = (0..g.kw)
-            .map(|j| {
-                let offset = j * g.dilations[1];
-                let first = g.pad[1].saturating_sub(offset).div_ceil(sw);
-                let end = (g.w + g.pad[1])
-                    .checked_sub(offset)
-                    .map_or(0, |v| v.div_ceil(sw))
-                    .min(g.ow);
-                (first < end).then(|| {
-                    let ix0 = first * sw + offset - g.pad[1];
-                    (first, end, (ix0 % sw) * wq + ix0 / sw)
-                })
-            })
-            .collect();
-        let mut acc = vec![0i32; g.ow];
-        let mut wide = vec![0i64; g.ow];
-        for (oy, y) in y.chunks_mut(g.ow.max(1)).enumerate() {
-            acc.fill(0);
-            for i in 0..g.kh {
-                let Some(iy) = (oy * g.strides[0] + i * g.dilations[0])
-                    .checked_sub(g.pad[0])
-                    .filter(|&v| v < g.h)
-                else {
-                    continue;
-                };
-                let row = &input[iy * len..(iy + 1) * len];
-                for (j, span) in spans.iter().enumerate() {
-                    let Some((first, end, start)) = *span else {
-                        continue;
-                    };
-                    let tap = taps[i * g.kw + j];
-                    let src = &row[start..start + (end - first)];
-                    for (a, &v) in acc[first..end].iter_mut().zip(src) {
-                        *a += tap * v;
-                    }
+        let failure = if g.strides == [1, 1] {
+            unit_stride_plane(g, src, taps, p, y)
+        } else {
+            strided_plane(g, src, taps, p, y)
+        };
+        failure.map(|(o, acc)| (nm * plane + o, acc))
+    }
+}
+
+/// One output plane of a strided depthwise convolution. The zero-padded input is split into
+/// `SH * SW` phase planes (phase `(a, b)` holds padded rows `a + SH * r` and columns
+/// `b + SW * c`), `wq = OW + (KW - 1) * dw / SW` columns wide. Kernel tap `(i, j)` then reads
+/// phase `(i * dh % SH, j * dw % SW)` from row `i * dh / SH`, column `j * dw / SW` on, so
+/// every tap adds one contiguous run of `OH * wq` products whatever the stride (the `wq - OW`
+/// extra columns per row are computed and dropped). `i32` accumulators are exact: the caller checked that `KH * KW` products fit
+/// the fast path's chunk. Returns the first accumulator overflow (plane-relative index).
+#[inline(always)]
+fn strided_plane(
+    g: &Geometry,
+    src: &[i32],
+    taps: &[i32],
+    p: RowParams,
+    y: &mut [i32],
+) -> Option<(usize, i128)> {
+    let [sh, sw] = g.strides;
+    let [dh, dw] = g.dilations;
+    let (row_reach, col_reach) = ((g.kh - 1) * dh / sh, (g.kw - 1) * dw / sw);
+    let hq = g.oh + row_reach;
+    let wq = g.ow + col_reach;
+    let run = g.oh * wq;
+    // Built on first use: at most `KH * KW` phases, however large the stride.
+    let mut phases: Vec<([usize; 2], Vec<i32>)> = Vec::new();
+    let mut acc = vec![0i32; run];
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let key = [i * dh % sh, j * dw % sw];
+            let index = match phases.iter().position(|(k, _)| *k == key) {
+                Some(index) => index,
+                None => {
+                    phases.push((key, phase_plane(g, src, key, [hq, wq], col_reach)));
+                    phases.len() - 1
                 }
-            }
-            for (w, &a) in wide.iter_mut().zip(&acc) {
-                *w = i64::from(a);
-            }
-            if let Err((ox, a)) = p.apply_all(&wide, y) {
-                return Some((nm * plane + oy * g.ow + ox, a));
+            };
+            let phase = &phases[index].1;
+            let tap = taps[i * g.kw + j];
+            let at = i * dh / sh * wq + j * dw / sw;
+            for (s, &v) in acc.iter_mut().zip(&phase[at..at + run]) {
+                *s += tap * v;
             }
         }
-        None
     }
+    let mut wide = vec![0i64; g.ow];
+    for (oy, (row, out)) in acc
+        .chunks_exact(wq)
+        .zip(y.chunks_mut(g.ow.max(1)))
+        .enumerate()
+    {
+        for (w, &a) in wide.iter_mut().zip(row) {
+            *w = i64::from(a);
+        }
+        if let Err((ox, a)) = p.apply_all(&wide, out) {
+            return Some((oy * g.ow + ox, a));
+        }
+    }
+    None
+}
+
+/// Phase `[a, b]` of the zero-padded input plane `src` (see [`strided_plane`]): `hq` rows of
+/// `wq` columns, plus `extra` zeros so that the last tap's run stays in bounds.
+#[inline(always)]
+fn phase_plane(
+    g: &Geometry,
+    src: &[i32],
+    [a, b]: [usize; 2],
+    [hq, wq]: [usize; 2],
+    extra: usize,
+) -> Vec<i32> {
+    let [sh, sw] = g.strides;
+    let (top, left) = (g.pad[0], g.pad[1]);
+    let mut plane = vec![0i32; hq * wq + extra];
+    // First phase column on or right of the left padding, and the input column it holds.
+    let c0 = left.saturating_sub(b).div_ceil(sw).min(wq);
+    let ix0 = b + c0 * sw - left;
+    let count = if ix0 < g.w {
+        (g.w - ix0).div_ceil(sw).min(wq - c0)
+    } else {
+        0
+    };
+    if count == 0 {
+        // Every column of this phase is padding.
+        return plane;
+    }
+    for (r, row) in plane.chunks_exact_mut(wq.max(1)).take(hq).enumerate() {
+        let Some(iy) = (a + r * sh).checked_sub(top).filter(|&v| v < g.h) else {
+            continue;
+        };
+        let line = &src[iy * g.w..(iy + 1) * g.w];
+        let dst = &mut row[c0..c0 + count];
+        match sw {
+            1 => dst.copy_from_slice(&line[ix0..ix0 + count]),
+            // The common stride, as pairs (a constant stride vectorises).
+            2 => {
+                for (d, pair) in dst.iter_mut().zip(line[ix0..].chunks(2)) {
+                    *d = pair[0];
+                }
+            }
+            _ => {
+                for (d, &v) in dst.iter_mut().zip(line[ix0..].iter().step_by(sw)) {
+                    *d = v;
+                }
+            }
+        }
+    }
+    plane
 }
 
 /// One output plane of a stride-1 depthwise convolution: the input is copied once into a
