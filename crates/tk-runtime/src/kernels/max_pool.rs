@@ -42,6 +42,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &MaxPool, x: &QTensor) -> Result<QTensor, R
 }
 
 /// One output plane of `MaxPool`; returns the first output whose window is empty.
+///
+/// Separable: per output row, the maximum over the window's rows of every input column
+/// (`rowmax`, contiguous passes), then per column `c` the maximum of `rowmax[c..c + KW]`
+/// (`colmax`, `KW` contiguous passes); an output whose window is whole reads `colmax` at its
+/// first column, one clipped by the border takes the maximum of its in-bounds columns.
 struct MaxPlane<'a> {
     input: &'a [i32],
     win: &'a Windows,
@@ -55,20 +60,37 @@ impl dot::Kernel for MaxPlane<'_> {
     #[inline(always)]
     fn run(self) -> Option<usize> {
         let w = self.win.input[3];
+        let kw = self.win.kernel[1];
         let ow = self.columns.len();
+        let mut rowmax = vec![i32::MIN; w];
+        // `colmax[c]` for every column where a whole window starts.
+        let starts = (w + 1).saturating_sub(kw);
+        let mut colmax = vec![i32::MIN; starts];
         for (oy, row) in self.out.chunks_mut(ow.max(1)).enumerate() {
             let ([r0, r1], _) = self.win.window(oy, 0);
+            if r0 == r1 {
+                return Some(oy * ow);
+            }
+            rowmax.copy_from_slice(&self.input[r0 * w..(r0 + 1) * w]);
+            for iy in r0 + 1..r1 {
+                for (m, &v) in rowmax.iter_mut().zip(&self.input[iy * w..(iy + 1) * w]) {
+                    *m = (*m).max(v);
+                }
+            }
+            colmax.copy_from_slice(&rowmax[..starts]);
+            for t in 1..kw {
+                for (m, &v) in colmax.iter_mut().zip(rowmax.iter().skip(t)) {
+                    *m = (*m).max(v);
+                }
+            }
             for (ox, (y, &[c0, c1])) in row.iter_mut().zip(self.columns).enumerate() {
-                if r0 == r1 || c0 == c1 {
+                *y = if c1 - c0 == kw {
+                    colmax[c0]
+                } else if c0 == c1 {
                     return Some(oy * ow + ox);
-                }
-                let mut max = i32::MIN;
-                for iy in r0..r1 {
-                    for &v in &self.input[iy * w + c0..iy * w + c1] {
-                        max = max.max(v);
-                    }
-                }
-                *y = max;
+                } else {
+                    rowmax[c0..c1].iter().copied().fold(i32::MIN, i32::max)
+                };
             }
         }
         None
