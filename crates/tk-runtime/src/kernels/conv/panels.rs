@@ -23,7 +23,14 @@ pub(super) fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panel
     }
     let padded = width.next_multiple_of(NR);
     let mut rows = vec![0i16; g.k.next_multiple_of(2) * padded];
-    im2col_rows(g, input, p0, width, padded, &mut rows);
+    dot::vectorized(Im2colRows {
+        g,
+        input,
+        p0,
+        width,
+        padded,
+        rows: &mut rows,
+    });
     dot::vectorized(Interleave {
         rows: &rows,
         padded,
@@ -31,8 +38,35 @@ pub(super) fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panel
     });
 }
 
+/// [`im2col_rows`], compiled for wide vectors (the copies narrow `i32` to `i16`).
+struct Im2colRows<'a> {
+    g: &'a Geometry,
+    input: &'a [i32],
+    p0: usize,
+    width: usize,
+    padded: usize,
+    rows: &'a mut [i16],
+}
+
+impl dot::Kernel for Im2colRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        im2col_rows(
+            self.g,
+            self.input,
+            self.p0,
+            self.width,
+            self.padded,
+            self.rows,
+        );
+    }
+}
+
 /// Row `(c * KH + i) * KW + j` of the column matrix for positions `p0..p0 + width` into
 /// `rows[row * padded..]` (left untouched, so zero, in the padding).
+#[inline(always)]
 fn im2col_rows(
     g: &Geometry,
     input: &[i32],
@@ -65,23 +99,26 @@ fn im2col_rows(
             (first, end)
         })
         .collect();
-    let mut r = 0;
-    for channel in input.chunks_exact(plane.max(1)).take(g.cg) {
+    for (c, channel) in input.chunks_exact(plane.max(1)).take(g.cg).enumerate() {
         for i in 0..g.kh {
-            for (j, &(first, end)) in columns.iter().enumerate() {
-                let row = &mut rows[r * padded..(r + 1) * padded];
-                let offset = j * g.dilations[1];
-                for &(q, oy, ox0, len) in &segments {
-                    let iy = (oy * sh + i * g.dilations[0])
-                        .checked_sub(g.pad[0])
-                        .filter(|&v| v < g.h);
+            let first_row = (c * g.kh + i) * g.kw;
+            for &(q, oy, ox0, len) in &segments {
+                let Some(iy) = (oy * sh + i * g.dilations[0])
+                    .checked_sub(g.pad[0])
+                    .filter(|&v| v < g.h)
+                else {
+                    continue;
+                };
+                let src = &channel[iy * g.w..(iy + 1) * g.w];
+                for (j, &(first, end)) in columns.iter().enumerate() {
                     let (lo, hi) = (first.max(ox0), end.min(ox0 + len));
-                    let Some(iy) = iy.filter(|_| lo < hi) else {
+                    if lo >= hi {
                         continue;
-                    };
-                    let src = &channel[iy * g.w..(iy + 1) * g.w];
-                    let dst = &mut row[q + lo - ox0..q + hi - ox0];
-                    let ix0 = lo * sw + offset - g.pad[1];
+                    }
+                    // `lo >= ox0`: the run starts `lo - ox0` positions into the segment.
+                    let at = (first_row + j) * padded + q;
+                    let dst = &mut rows[at + lo - ox0..at + hi - ox0];
+                    let ix0 = lo * sw + j * g.dilations[1] - g.pad[1];
                     if sw == 1 {
                         for (d, &v) in dst.iter_mut().zip(&src[ix0..]) {
                             *d = v as i16;
@@ -92,7 +129,6 @@ fn im2col_rows(
                         }
                     }
                 }
-                r += 1;
             }
         }
     }
