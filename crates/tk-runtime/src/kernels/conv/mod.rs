@@ -149,8 +149,10 @@ fn packed_conv(
     let tile = position_tile(g, mg);
     let tasks = plane.div_ceil(tile);
     let mut failures = Vec::new();
-    // Results of one group, task after task, each `[M/g, tile]`.
-    let mut by_task = vec![0i32; tasks * mg * tile];
+    // Results of one group, task after task, each `[M/g, tile]`; a single task writes its
+    // `[M/g, plane]` result straight into the output.
+    let mut by_task = vec![0i32; if tasks == 1 { 0 } else { tasks * mg * tile }];
+    let row_len = if tasks == 1 { plane } else { tile };
     let input_len = g.cg * g.h * g.w;
     for n in 0..g.n {
         for (group, rows) in groups.iter().enumerate() {
@@ -165,7 +167,7 @@ fn packed_conv(
                     ctx,
                     op,
                     channel0: group * mg,
-                    tile,
+                    tile: row_len,
                     width,
                     ys,
                     first: None,
@@ -174,6 +176,10 @@ fn packed_conv(
                 emit.first
                     .map(|(m, q, acc)| (start + m * plane + p0 + q, acc))
             };
+            if tasks == 1 {
+                failures.extend(task((0, &mut out[start..start + mg * plane])));
+                continue;
+            }
             failures.extend(first_failure(&mut by_task, mg * tile, parallel, task));
             let by_task = &by_task;
             let copy = |(m, row): (usize, &mut [i32])| {
