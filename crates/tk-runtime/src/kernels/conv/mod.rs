@@ -1,15 +1,17 @@
 //! `Conv` kernel.
 //!
 //! Three paths compute the same exact integers:
-//! - depthwise (several groups of one input channel each): a direct sliding window per
-//!   channel, with rows of `i32` accumulators updated one kernel tap at a time;
+//! - depthwise (several groups of one input channel each): per channel, `i32` accumulators
+//!   updated one kernel tap at a time, each tap one contiguous run (see `depthwise.rs`);
 //! - the fast path (operands fit `i16`, see [`Fast`]): per group, the product
 //!   `Y[M/g, P] = W[M/g, K] · X[K, P]` of [`matmul`], where `X` is the column matrix of the
 //!   `P = OH * OW` output positions (`im2col`, row `(c, i, j)` of `K = C/g * KH * KW`), gathered
 //!   straight from the NCHW input into the product's panels; weights keep their ONNX order
 //!   and are packed once per model (see [`pack`]). One rayon task per cache-sized tile of
 //!   output positions gathers its panels and computes every output channel for them, into a
-//!   buffer copied row by row into the NCHW output, so a layer costs two fork-joins;
+//!   buffer copied row by row into the NCHW output, so a layer costs two fork-joins. A small
+//!   stride-1 layer (one task) computes "wide" positions instead ([`wide_conv`]): each
+//!   column-matrix row is then one run of a zero-padded input plane;
 //! - the generic path for anything else: `i32` columns and `i64`/`i128` dot products.
 
 mod depthwise;
@@ -94,7 +96,20 @@ pub(crate) fn run(
         Some((fast, _)) if g.cg == 1 && op.group > 1 && g.kh * g.kw <= fast.chunk => {
             depthwise::depthwise(ctx, op, &g, &x.data, &mut out)
         }
-        Some((fast, p)) => packed_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out),
+        Some((fast, p)) => {
+            // No accumulator of any window, real or not, can leave the bound: then extra
+            // positions may be computed and dropped (see [`packed_conv`]).
+            let max_bias = op.bias.iter().map(|b| u128::from(b.unsigned_abs())).max();
+            let worst =
+                u128::from(max_x) * u128::from(p.max_abs) * g.k as u128 + max_bias.unwrap_or(0);
+            let spare_positions = worst < 1u128 << crate::arith::ACC_BITS;
+            let one_task = g.oh * g.ow <= position_tile(&g, g.m / op.group);
+            if one_task && spare_positions && g.strides == [1, 1] && !g.is_pointwise() {
+                wide_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out)
+            } else {
+                packed_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out)
+            }
+        }
         None => generic(ctx, op, &g, x, max_x, &mut out),
     };
     if let Some((index, acc)) = failure {
@@ -189,6 +204,61 @@ fn packed_conv(
                 }
             };
             for_each_chunk(&mut out[start..start + mg * plane], plane, parallel, copy);
+        }
+    }
+    failures.into_iter().min_by_key(|f| f.0)
+}
+
+/// A small stride-1 convolution in one task, over "wide" positions: output rows as wide as
+/// the padded input window span (`wp = OW + (KW - 1) * dw` columns), so that every row of
+/// the column matrix is one contiguous run of a zero-padded input plane
+/// ([`panels::gather_wide`]) instead of one short run per output row. The `wp - OW` extra
+/// positions per row are computed and dropped; the caller checked that no accumulator can
+/// leave the bound, so they cannot fail.
+fn wide_conv(
+    ctx: &Ctx<'_>,
+    op: &Conv,
+    g: &Geometry,
+    fast: Fast,
+    x: &[i32],
+    groups: &[Rows],
+    out: &mut [i32],
+) -> Option<(usize, i128)> {
+    let plane = g.oh * g.ow;
+    let mg = g.m / op.group;
+    let wp = g.ow + (g.kw - 1) * g.dilations[1];
+    let positions = g.oh * wp;
+    let input_len = g.cg * g.h * g.w;
+    let mut panels = vec![[0i16; 2 * NR]; positions.div_ceil(NR) * matmul::pairs(g.k)];
+    let mut wide = vec![0i32; mg * positions];
+    let mut failures = Vec::new();
+    for n in 0..g.n {
+        for (group, rows) in groups.iter().enumerate() {
+            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
+            let start = (n * g.m + group * mg) * plane;
+            panels::gather_wide(g, input, &mut panels);
+            let mut emit = Requantize {
+                ctx,
+                op,
+                channel0: group * mg,
+                tile: positions,
+                width: positions,
+                ys: &mut wide,
+                first: None,
+            };
+            rows.product(fast, &panels, &mut emit);
+            let (oy, ox) = emit.first.map_or((0, 0), |(_, q, _)| (q / wp, q % wp));
+            failures.extend(
+                emit.first
+                    .filter(|_| ox < g.ow)
+                    .map(|(m, _, acc)| (start + m * plane + oy * g.ow + ox, acc)),
+            );
+            for (dst, src) in out[start..start + mg * plane]
+                .chunks_exact_mut(g.ow.max(1))
+                .zip(wide.chunks_exact(wp.max(1)))
+            {
+                dst.copy_from_slice(&src[..g.ow]);
+            }
         }
     }
     failures.into_iter().min_by_key(|f| f.0)

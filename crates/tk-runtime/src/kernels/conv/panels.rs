@@ -38,6 +38,50 @@ pub(super) fn gather(g: &Geometry, input: &[i32], p0: usize, width: usize, panel
     });
 }
 
+/// Fills the panels of all `OH * wp` wide positions of a stride-1 convolution (see
+/// `wide_conv`, `wp = OW + (KW - 1) * dw`): input channel `c` is narrowed once into a
+/// zero-padded `i16` plane `wp` columns wide, and row `(c * KH + i) * KW + j` of the column
+/// matrix is its run of `OH * wp` values from `(i * dh, j * dw)` on. Every panel is written.
+pub(super) fn gather_wide(g: &Geometry, input: &[i32], panels: &mut [Panel]) {
+    let [dh, dw] = g.dilations;
+    let hp = g.oh + (g.kh - 1) * dh;
+    let wp = g.ow + (g.kw - 1) * dw;
+    let run = g.oh * wp;
+    let padded = run.next_multiple_of(NR);
+    let mut rows = vec![0i16; g.k.next_multiple_of(2) * padded];
+    // Room for the last tap's run past the last padded row. Padded column `c` holds input
+    // column `c - pl` (the same for rows); the border stays zero for every channel.
+    let mut plane = vec![0i16; hp * wp + (g.kw - 1) * dw];
+    let cols = g.pad[1].min(wp)..(g.pad[1] + g.w).min(wp);
+    for (c, channel) in input
+        .chunks_exact((g.h * g.w).max(1))
+        .take(g.cg)
+        .enumerate()
+    {
+        for (r, row) in plane.chunks_exact_mut(wp.max(1)).take(hp).enumerate() {
+            let Some(iy) = r.checked_sub(g.pad[0]).filter(|&v| v < g.h) else {
+                continue;
+            };
+            let line = &channel[iy * g.w..(iy + 1) * g.w];
+            for (d, &v) in row[cols.clone()].iter_mut().zip(line) {
+                *d = v as i16;
+            }
+        }
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let r = (c * g.kh + i) * g.kw + j;
+                let at = i * dh * wp + j * dw;
+                rows[r * padded..r * padded + run].copy_from_slice(&plane[at..at + run]);
+            }
+        }
+    }
+    dot::vectorized(Interleave {
+        rows: &rows,
+        padded,
+        panels,
+    });
+}
+
 /// [`im2col_rows`], compiled for wide vectors (the copies narrow `i32` to `i16`).
 struct Im2colRows<'a> {
     g: &'a Geometry,
