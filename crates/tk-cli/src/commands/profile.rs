@@ -40,7 +40,17 @@ struct OpTimer<'m> {
     current: std::collections::BTreeMap<String, f64>,
 }
 
-impl OpTimer<'_> {
+impl<'m> OpTimer<'m> {
+    fn new(model: &'m tk_quant::QModel) -> OpTimer<'m> {
+        OpTimer {
+            model,
+            writer: None,
+            last: Instant::now(),
+            runs: Default::default(),
+            current: Default::default(),
+        }
+    }
+
     fn start(&mut self) {
         self.current.clear();
         self.last = Instant::now();
@@ -168,25 +178,13 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     let trace_bytes = sink.len();
     let mut by_op = Vec::new();
     if args.ops {
-        let mut timer = OpTimer {
-            model: &model,
-            writer: None,
-            last: Instant::now(),
-            runs: Default::default(),
-            current: Default::default(),
-        };
+        let mut timer = OpTimer::new(&model);
         for _ in 0..args.repeat.max(1) {
             timer.start();
             runtime.run_observed(&q, &mut timer)?;
             timer.end();
         }
-        let mut traced = OpTimer {
-            model: &model,
-            writer: None,
-            last: Instant::now(),
-            runs: Default::default(),
-            current: Default::default(),
-        };
+        let mut traced = OpTimer::new(&model);
         for _ in 0..args.repeat.max(1) {
             sink.clear();
             traced.writer = Some(tk_trace::TraceWriter::new(

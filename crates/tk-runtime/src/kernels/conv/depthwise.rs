@@ -112,20 +112,7 @@ fn strided_plane(
             }
         }
     }
-    let mut wide = vec![0i64; g.ow];
-    for (oy, (row, out)) in acc
-        .chunks_exact(wq)
-        .zip(y.chunks_mut(g.ow.max(1)))
-        .enumerate()
-    {
-        for (w, &a) in wide.iter_mut().zip(row) {
-            *w = i64::from(a);
-        }
-        if let Err((ox, a)) = p.apply_all(&wide, out) {
-            return Some((oy * g.ow + ox, a));
-        }
-    }
-    None
+    requantize_rows(&acc, wq, g.ow, p, y)
 }
 
 /// Phase `[a, b]` of the zero-padded input plane `src` (see [`strided_plane`]): `hq` rows of
@@ -214,17 +201,30 @@ fn unit_stride_plane(
             }
         }
     }
-    let mut wide = vec![0i64; g.ow];
+    requantize_rows(&acc, wp, g.ow, p, y)
+}
+
+/// Requantizes the first `ow` of every `width` accumulators of `acc` into the rows of `y`
+/// (`ow` outputs each); returns the first accumulator beyond the bound (plane-relative).
+#[inline(always)]
+fn requantize_rows(
+    acc: &[i32],
+    width: usize,
+    ow: usize,
+    p: RowParams,
+    y: &mut [i32],
+) -> Option<(usize, i128)> {
+    let mut wide = vec![0i64; ow];
     for (oy, (row, out)) in acc
-        .chunks_exact(wp)
-        .zip(y.chunks_mut(g.ow.max(1)))
+        .chunks_exact(width.max(1))
+        .zip(y.chunks_mut(ow.max(1)))
         .enumerate()
     {
         for (w, &a) in wide.iter_mut().zip(row) {
             *w = i64::from(a);
         }
         if let Err((ox, a)) = p.apply_all(&wide, out) {
-            return Some((oy * g.ow + ox, a));
+            return Some((oy * ow + ox, a));
         }
     }
     None
