@@ -75,8 +75,9 @@ impl dot::Kernel for DepthwisePlane<'_, '_> {
 /// `b + SW * c`), `wq = OW + (KW - 1) * dw / SW` columns wide. Kernel tap `(i, j)` then reads
 /// phase `(i * dh % SH, j * dw % SW)` from row `i * dh / SH`, column `j * dw / SW` on, so
 /// every tap adds one contiguous run of `OH * wq` products whatever the stride (the `wq - OW`
-/// extra columns per row are computed and dropped). `i32` accumulators are exact: the caller checked that `KH * KW` products fit
-/// the fast path's chunk. Returns the first accumulator overflow (plane-relative index).
+/// extra columns per row are computed and dropped). `i32` accumulators are exact: the caller
+/// checked that `KH * KW` products fit the fast path's chunk. Returns the first accumulator
+/// overflow (plane-relative index).
 #[inline(always)]
 fn strided_plane(
     g: &Geometry,
@@ -115,7 +116,8 @@ fn strided_plane(
     requantize_rows(&acc, wq, g.ow, p, y)
 }
 
-/// Phase `[a, b]` of the zero-padded input plane `src` (see [`strided_plane`]): `hq` rows of
+/// Phase `[a, b]` of the zero-padded input plane `src` (see [`strided_plane`]; at stride 1,
+/// phase `[0, 0]` is the padded plane of [`unit_stride_plane`]): `hq` rows of
 /// `wq` columns, plus `extra` zeros so that the last tap's run stays in bounds.
 #[inline(always)]
 fn phase_plane(
@@ -180,17 +182,8 @@ fn unit_stride_plane(
     let [dh, dw] = g.dilations;
     let hp = g.oh + (g.kh - 1) * dh;
     let wp = g.ow + (g.kw - 1) * dw;
-    // Room for the last tap's run past the last padded row.
-    let mut padded = vec![0i32; hp * wp + (g.kw - 1) * dw];
-    // Padded column `c` holds input column `c - pl`; the same for rows.
-    let cols = g.pad[1]..(g.pad[1] + g.w).min(wp);
-    for (r, row) in padded.chunks_exact_mut(wp).take(hp).enumerate() {
-        let Some(iy) = r.checked_sub(g.pad[0]).filter(|&v| v < g.h) else {
-            continue;
-        };
-        let line = &src[iy * g.w..(iy + 1) * g.w];
-        row[cols.clone()].copy_from_slice(&line[..cols.len()]);
-    }
+    // At stride 1 the only phase is the padded plane itself.
+    let padded = phase_plane(g, src, [0, 0], [hp, wp], (g.kw - 1) * dw);
     let mut acc = vec![0i32; g.oh * wp];
     for i in 0..g.kh {
         for j in 0..g.kw {
