@@ -3,7 +3,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tk_benches::repo_model;
 use tk_quant::QTensor;
-use tk_trace::{Dtype, ModelDigest, TraceReader, TraceTensor, TraceWriter};
+use tk_trace::{Dtype, ModelDigest, TracePlan, TraceReader, TraceTensor, TraceWriter};
 
 fn trace(c: &mut Criterion) {
     let (model, inputs) = repo_model(
@@ -19,10 +19,21 @@ fn trace(c: &mut Criterion) {
         runtime.run_observed(&inputs, &mut writer).expect("runs");
         writer.finish().expect("finishes")
     };
+    let plan = TracePlan::new(&model, &digest).expect("plan");
+    let write_planned = || {
+        let mut writer = TraceWriter::with_plan(Vec::new(), &plan).expect("writer");
+        runtime.run_observed(&inputs, &mut writer).expect("runs");
+        writer.finish().expect("finishes")
+    };
     let bytes = write();
+    assert_eq!(write_planned(), bytes);
     let mut group = c.benchmark_group("trace lenet5");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("run only", |b| {
+        b.iter(|| runtime.run(&inputs).expect("runs"))
+    });
     group.bench_function("run + write", |b| b.iter(write));
+    group.bench_function("run + write, shared plan", |b| b.iter(write_planned));
     group.bench_function("read", |b| {
         b.iter(|| {
             let mut reader = TraceReader::new(bytes.as_slice()).expect("header");

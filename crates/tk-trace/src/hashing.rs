@@ -2,8 +2,10 @@
 //! grow large, so that hashing overlaps the runtime's next ops.
 //!
 //! Bytes are hashed in the order they are given whatever the mode, so the digest never
-//! depends on it. At most [`QUEUE`] frames wait for the hashing thread (the writer then
-//! blocks), which bounds the extra memory to a few frames.
+//! depends on it. Once on the thread, frames below [`BATCH_BYTES`] are copied into a batch
+//! that travels as one job, so that small frames do not each cost a thread wake-up. At most
+//! [`QUEUE`] jobs wait for the hashing thread (the writer then blocks), which bounds the
+//! extra memory to a few frames.
 
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
@@ -11,9 +13,13 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 /// Frames of at least this many bytes move hashing to its thread.
-const BACKGROUND_BYTES: usize = 1 << 18;
+const BACKGROUND_BYTES: usize = 1 << 16;
 
-/// Frames queued for the hashing thread at most.
+/// Once on the thread, frames shorter than this are batched, and a batch is sent when it
+/// reaches this size.
+const BATCH_BYTES: usize = 1 << 16;
+
+/// Jobs queued for the hashing thread at most.
 const QUEUE: usize = 2;
 
 /// A SHA-256 over every byte given, in order.
@@ -21,30 +27,47 @@ pub(crate) enum Hashing {
     /// Hashed on the caller's thread.
     Inline(Sha256),
     /// Hashed on a thread: buffers go there and come back empty for reuse.
-    Background {
-        jobs: SyncSender<Vec<u8>>,
-        spare: Receiver<Vec<u8>>,
-        thread: JoinHandle<Sha256>,
-    },
+    Background(Box<Worker>),
     /// Transient state while switching modes.
     Switching,
 }
 
-impl Hashing {
-    pub(crate) fn new() -> Hashing {
-        Hashing::Inline(Sha256::new())
+/// The hashing thread and the writer's side of its queues.
+pub(crate) struct Worker {
+    jobs: SyncSender<Vec<u8>>,
+    spare: Receiver<Vec<u8>>,
+    thread: JoinHandle<Sha256>,
+    /// Small frames not sent yet, in order.
+    batch: Vec<u8>,
+}
+
+impl Worker {
+    /// Sends `job` to the thread; returns an empty buffer for reuse (one the thread is done
+    /// with, or a new one). A failed send means the thread is gone, which `finish` reports.
+    fn send(&mut self, job: Vec<u8>) -> Vec<u8> {
+        match self.jobs.send(job) {
+            Ok(()) => self.spare.try_recv().unwrap_or_default(),
+            Err(failed) => {
+                let mut buf = failed.0;
+                buf.clear();
+                buf
+            }
+        }
     }
 
-    /// Hashes `bytes` now (small writes: magic, version).
-    pub(crate) fn update_now(&mut self, bytes: &[u8]) {
-        match self {
-            Hashing::Inline(h) => h.update(bytes),
-            // Only used before any frame; a background hasher never receives slices.
-            Hashing::Background { jobs, .. } => {
-                let _ = jobs.send(bytes.to_vec());
-            }
-            Hashing::Switching => {}
+    /// Sends the batch, if any.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.batch = self.send(batch);
         }
+    }
+}
+
+impl Hashing {
+    /// Continues from a hasher that has already taken some bytes (a plan's header).
+    pub(crate) fn resume(hasher: Sha256) -> Hashing {
+        Hashing::Inline(hasher)
     }
 
     /// Hashes the frame `buf` and returns a cleared buffer for the next frame (the same one,
@@ -61,15 +84,18 @@ impl Hashing {
                 buf.clear();
                 buf
             }
-            Hashing::Background { jobs, spare, .. } => match jobs.send(buf) {
-                Ok(()) => spare.try_recv().unwrap_or_default(),
-                // The thread is gone (it cannot fail); `finish` reports it.
-                Err(failed) => {
-                    buf = failed.0;
-                    buf.clear();
-                    buf
+            Hashing::Background(worker) if buf.len() < BATCH_BYTES => {
+                worker.batch.extend_from_slice(&buf);
+                if worker.batch.len() >= BATCH_BYTES {
+                    worker.flush();
                 }
-            },
+                buf.clear();
+                buf
+            }
+            Hashing::Background(worker) => {
+                worker.flush();
+                worker.send(buf)
+            }
             Hashing::Switching => {
                 buf.clear();
                 buf
@@ -92,18 +118,21 @@ impl Hashing {
             }
             hasher
         });
-        *self = Hashing::Background {
+        *self = Hashing::Background(Box::new(Worker {
             jobs,
             spare,
             thread,
-        };
+            batch: Vec::new(),
+        }));
     }
 
     /// The digest of everything given, or `None` when the hashing thread died.
     pub(crate) fn finish(self) -> Option<[u8; 32]> {
         let hasher = match self {
             Hashing::Inline(h) => h,
-            Hashing::Background { jobs, thread, .. } => {
+            Hashing::Background(mut worker) => {
+                worker.flush();
+                let Worker { jobs, thread, .. } = *worker;
                 drop(jobs);
                 thread.join().ok()?
             }
@@ -121,13 +150,23 @@ mod tests {
     fn the_digest_does_not_depend_on_where_bytes_are_hashed() {
         // Small frames inline, then a large one moves hashing to its thread, then more of
         // both sizes; buffers come back cleared.
-        let frames: Vec<Vec<u8>> = [10, 3000, BACKGROUND_BYTES + 7, 5, BACKGROUND_BYTES * 2, 1]
-            .iter()
-            .enumerate()
-            .map(|(i, &len)| (0..len).map(|j| (i * 31 + j * 7) as u8).collect())
-            .collect();
-        let mut hashing = Hashing::new();
-        hashing.update_now(b"TKTRACE\0");
+        let frames: Vec<Vec<u8>> = [
+            10,
+            3000,
+            BACKGROUND_BYTES + 7,
+            5,
+            BATCH_BYTES - 1,
+            BATCH_BYTES * 2,
+            7,
+            BATCH_BYTES / 2,
+            BATCH_BYTES / 2 + 1,
+            1,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (0..len).map(|j| (i * 31 + j * 7) as u8).collect())
+        .collect();
+        let mut hashing = Hashing::resume(Sha256::new_with_prefix(b"TKTRACE\0"));
         let mut plain = Sha256::new();
         plain.update(b"TKTRACE\0");
         for frame in &frames {
@@ -135,12 +174,11 @@ mod tests {
             let back = hashing.update(frame.clone());
             assert!(back.is_empty());
         }
-        assert!(matches!(hashing, Hashing::Background { .. }));
+        assert!(matches!(hashing, Hashing::Background(_)));
         let want: [u8; 32] = plain.finalize().into();
         assert_eq!(hashing.finish(), Some(want));
         // All inline.
-        let mut hashing = Hashing::new();
-        hashing.update_now(b"abc");
+        let mut hashing = Hashing::resume(Sha256::new_with_prefix(b"abc"));
         let _ = hashing.update(vec![1, 2, 3]);
         assert!(matches!(hashing, Hashing::Inline(_)));
         let want: [u8; 32] = Sha256::digest([b'a', b'b', b'c', 1, 2, 3]).into();

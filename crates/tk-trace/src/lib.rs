@@ -48,6 +48,7 @@ mod frames;
 mod hashing;
 mod layout;
 mod params;
+mod plan;
 mod reader;
 mod tensor;
 mod writer;
@@ -60,6 +61,7 @@ pub use frames::{
     Footer, Frame, GraphSummary, Header, InputFrame, InputRef, Kind, Meta, NodeSummary, Record,
 };
 pub use params::Params;
+pub use plan::TracePlan;
 pub use reader::TraceReader;
 pub use tensor::{Dtype, TraceTensor};
 pub use writer::TraceWriter;
@@ -98,7 +100,7 @@ pub fn write_trace<W: Write + Send>(
 /// Everything a user of the trace crate needs.
 pub mod prelude {
     pub use crate::{
-        CheckError, CheckReport, Frame, ModelDigest, Record, TraceError, TraceReader, TraceWriter,
-        check, write_trace,
+        CheckError, CheckReport, Frame, ModelDigest, Record, TraceError, TracePlan, TraceReader,
+        TraceWriter, check, write_trace,
     };
 }

@@ -34,6 +34,15 @@ impl Dtype {
         }
     }
 
+    /// The dtype's name in a trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::I8 => "i8",
+            Dtype::I16 => "i16",
+            Dtype::I32 => "i32",
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
@@ -95,16 +104,8 @@ impl TraceTensor {
         dtype: Dtype,
         mut data: Vec<u8>,
     ) -> Result<TraceTensor, (usize, i32)> {
-        let fits = tk_runtime::simd::vectorized(Narrow {
-            values: &t.data,
-            dtype,
-            out: &mut data,
-        });
-        if !fits {
-            let (lo, hi) = dtype.range();
-            let index = t.data.iter().position(|&v| v < lo || v > hi).unwrap_or(0);
-            return Err((index, t.data[index]));
-        }
+        data.clear();
+        narrow(&t.data, dtype, &mut data)?;
         Ok(TraceTensor {
             dtype,
             shape: t.shape.iter().map(|&d| d as u64).collect(),
@@ -153,9 +154,52 @@ impl TraceTensor {
     }
 }
 
-/// Element count of a shape, checked against the rank and element limits.
-/// Writes `values` as little-endian `dtype` bytes into `out` (cleared first) in one pass, and
-/// returns whether every value fits `dtype`; when one does not, `out` holds truncated bytes.
+/// Why a tensor cannot be appended to a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendFault {
+    /// Element `index` holds `value`, outside the dtype's range.
+    TooWide { index: usize, value: i32 },
+    /// The data is longer than a MessagePack `bin` can be.
+    TooLong { bytes: u64 },
+}
+
+/// Appends the MessagePack encoding of `t` stored as `dtype` to `out`: the same bytes as
+/// `rmp_serde`'s named encoding of the [`TraceTensor`], with the elements narrowed straight
+/// into place. On a fault, `out` holds a partial encoding.
+pub(crate) fn append_encoded(
+    t: &QTensor,
+    dtype: Dtype,
+    out: &mut Vec<u8>,
+) -> Result<(), AppendFault> {
+    let bytes = t.data.len() as u64 * dtype.size() as u64;
+    let bin_len = u32::try_from(bytes).map_err(|_| AppendFault::TooLong { bytes })?;
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_map_len(out, 3);
+    let _ = rmp::encode::write_str(out, "dtype");
+    let _ = rmp::encode::write_str(out, dtype.name());
+    let _ = rmp::encode::write_str(out, "shape");
+    let _ = rmp::encode::write_array_len(out, t.shape.len() as u32);
+    for &d in &t.shape {
+        let _ = rmp::encode::write_uint(out, d as u64);
+    }
+    let _ = rmp::encode::write_str(out, "data");
+    let _ = rmp::encode::write_bin_len(out, bin_len);
+    narrow(&t.data, dtype, out).map_err(|(index, value)| AppendFault::TooWide { index, value })
+}
+
+/// Appends `values` as little-endian `dtype` bytes to `out`; `Err((index, value))` names the
+/// first value that does not fit (the appended bytes are then truncated values).
+fn narrow(values: &[i32], dtype: Dtype, out: &mut Vec<u8>) -> Result<(), (usize, i32)> {
+    if tk_runtime::simd::vectorized(Narrow { values, dtype, out }) {
+        return Ok(());
+    }
+    let (lo, hi) = dtype.range();
+    let index = values.iter().position(|&v| v < lo || v > hi).unwrap_or(0);
+    Err((index, values[index]))
+}
+
+/// Appends `values` as little-endian `dtype` bytes to `out` in one pass, and returns whether
+/// every value fits `dtype`; when one does not, the appended bytes are truncated values.
 struct Narrow<'a> {
     values: &'a [i32],
     dtype: Dtype,
@@ -169,25 +213,26 @@ impl tk_runtime::simd::Kernel for Narrow<'_> {
     fn run(self) -> bool {
         let (lo, hi) = self.dtype.range();
         let size = self.dtype.size();
-        self.out.clear();
-        self.out.resize(self.values.len() * size, 0);
+        let start = self.out.len();
+        self.out.resize(start + self.values.len() * size, 0);
+        let out = &mut self.out[start..];
         // Branch-free, so that the range check and the narrowing vectorise together.
         let mut fits = true;
         match self.dtype {
             Dtype::I8 => {
-                for (d, &v) in self.out.iter_mut().zip(self.values) {
+                for (d, &v) in out.iter_mut().zip(self.values) {
                     fits &= (lo <= v) & (v <= hi);
                     *d = v as u8;
                 }
             }
             Dtype::I16 => {
-                for (d, &v) in self.out.chunks_exact_mut(2).zip(self.values) {
+                for (d, &v) in out.chunks_exact_mut(2).zip(self.values) {
                     fits &= (lo <= v) & (v <= hi);
                     d.copy_from_slice(&(v as i16).to_le_bytes());
                 }
             }
             Dtype::I32 => {
-                for (d, &v) in self.out.chunks_exact_mut(4).zip(self.values) {
+                for (d, &v) in out.chunks_exact_mut(4).zip(self.values) {
                     d.copy_from_slice(&v.to_le_bytes());
                 }
             }
@@ -196,6 +241,7 @@ impl tk_runtime::simd::Kernel for Narrow<'_> {
     }
 }
 
+/// Element count of a shape, checked against the rank and element limits.
 pub(crate) fn check_shape(shape: &[u64], limits: &crate::Limits) -> Result<usize, TensorFault> {
     if shape.len() > limits.max_rank {
         return Err(TensorFault::Rank);

@@ -84,6 +84,12 @@ fn tkq_decode(data: &[u8]) {
         write_trace(&model, &digest, &inputs, Vec::new()).expect("trace of a run that succeeded");
     let reader = TraceReader::new(trace.as_slice()).expect("our own trace header");
     check(reader, &model, &digest).expect("the runtime's own trace passes the checker");
+    // The writer assembles frames from prepared bytes; they must be exactly `rmp_serde`'s
+    // named encoding of the frames they decode to.
+    assert!(
+        common::encode(&common::decode(&trace)) == trace,
+        "the writer's frames differ from rmp_serde's encoding of the same frames"
+    );
 }
 
 /// A model and its digest: what a trace is checked against.

@@ -7,7 +7,9 @@ use common::{cnn, decode, digest, pseudo, tiny_input, tiny_model, tiny_trace};
 use proptest::prelude::*;
 use tk_quant::{QModel, QTensor};
 use tk_runtime::{Observer, ObserverError, OpEvent, Runtime};
-use tk_trace::{Dtype, Frame, InputRef, Kind, TraceReader, TraceWriter, check, write_trace};
+use tk_trace::{
+    Dtype, Frame, InputRef, Kind, TracePlan, TraceReader, TraceWriter, check, write_trace,
+};
 
 /// Collects every event's node id and output.
 #[derive(Default)]
@@ -124,6 +126,32 @@ fn the_writer_streams_frames_as_events_arrive() {
     assert_eq!(writer.record_count(), 4);
     let bytes = writer.finish().unwrap();
     assert_eq!(bytes, tiny_trace());
+}
+
+#[test]
+fn a_shared_plan_writes_the_same_bytes_as_a_fresh_writer() {
+    let model = cnn(2, 6, 3, 4);
+    let plan = TracePlan::new(&model, &digest()).unwrap();
+    let runtime = Runtime::new(&model).unwrap();
+    let inputs =
+        [1, 2, 3].map(|seed| QTensor::new(vec![1, 2, 6, 6], pseudo(seed, 72, -128, 127)).unwrap());
+    for x in &inputs {
+        let mut writer = TraceWriter::with_plan(Vec::new(), &plan).unwrap();
+        runtime
+            .run_observed(std::slice::from_ref(x), &mut writer)
+            .unwrap();
+        let planned = writer.finish().unwrap();
+        let (_, fresh) =
+            write_trace(&model, &digest(), std::slice::from_ref(x), Vec::new()).unwrap();
+        assert_eq!(planned, fresh);
+    }
+    // A plan belongs to one model: another model's events are refused.
+    let other = tiny_model();
+    let mut writer = TraceWriter::with_plan(Vec::new(), &plan).unwrap();
+    let refused = Runtime::new(&other)
+        .unwrap()
+        .run_observed(&[tiny_input()], &mut writer);
+    assert!(refused.is_err());
 }
 
 #[test]

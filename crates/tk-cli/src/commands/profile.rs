@@ -163,12 +163,13 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     )?;
     // One sink for every run, as a stream would be: grown by the warm-up run, then only
     // overwritten, so that neither its growth nor faulting in fresh pages is timed.
+    // The trace plan is per model, like the runtime: built once, outside the timing.
+    let plan = tk_trace::TracePlan::new(&model, &digest)?;
     let mut sink = Vec::new();
     let traced_ms = median_ms(
         || {
             sink.clear();
-            let mut writer =
-                tk_trace::TraceWriter::new(std::mem::take(&mut sink), &model, &digest)?;
+            let mut writer = tk_trace::TraceWriter::with_plan(std::mem::take(&mut sink), &plan)?;
             runtime.run_observed(&q, &mut writer)?;
             sink = writer.finish()?;
             Ok(())
@@ -187,10 +188,9 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         let mut traced = OpTimer::new(&model);
         for _ in 0..args.repeat.max(1) {
             sink.clear();
-            traced.writer = Some(tk_trace::TraceWriter::new(
+            traced.writer = Some(tk_trace::TraceWriter::with_plan(
                 std::mem::take(&mut sink),
-                &model,
-                &digest,
+                &plan,
             )?);
             traced.start();
             runtime.run_observed(&q, &mut traced)?;

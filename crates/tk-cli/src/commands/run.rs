@@ -116,18 +116,23 @@ fn run_integer(args: &Args) -> Result<serde_json::Value> {
         split_samples(&fact, &data).with_context(|| format!("input {}", args.input.display()))?;
     let mut float_outputs = Vec::new();
     let mut raw_outputs: Vec<ndarray::ArrayD<i32>> = Vec::new();
+    // One trace plan for every sample's trace.
+    let traced = match &args.trace {
+        Some(base) => Some((base, tk_trace::TracePlan::new(&model, &digest)?)),
+        None => None,
+    };
     let mut trace_bytes = 0u64;
     let mut records = 0u64;
     for (i, sample) in samples.iter().enumerate() {
         let q = tk_quant::quantize_inputs(&model, std::slice::from_ref(sample))?;
-        let out = match &args.trace {
+        let out = match &traced {
             None => runtime.run(&q)?,
-            Some(base) => {
+            Some((base, plan)) => {
                 let path = trace_path(base, i, samples.len());
                 let file = std::fs::File::create(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
                 let mut writer =
-                    tk_trace::TraceWriter::new(std::io::BufWriter::new(file), &model, &digest)?;
+                    tk_trace::TraceWriter::with_plan(std::io::BufWriter::new(file), plan)?;
                 let out = runtime.run_observed(&q, &mut writer)?;
                 records += writer.record_count();
                 let mut file = writer.finish()?;
