@@ -313,7 +313,40 @@ mod tests {
         prop::collection::vec(value, 0..200)
     }
 
+    /// Shapes whose dims and element counts cross MessagePack's size classes: dims below and
+    /// above 127, 255 and 65535, data of `bin 8`, `bin 16` and `bin 32` lengths.
+    fn shape() -> impl Strategy<Value = Vec<usize>> {
+        let small = prop::collection::vec(prop_oneof![0usize..4, 120usize..300], 0..4);
+        let long = (65530usize..65541).prop_map(|d| vec![1, d]);
+        prop_oneof![4 => small.prop_filter("at most 2^18 elements", |s| s.iter().product::<usize>() <= 1 << 18), 1 => long]
+    }
+
     proptest! {
+        /// Appending a tensor to a frame gives exactly `rmp_serde`'s named encoding of the
+        /// same [`TraceTensor`], after whatever bytes the frame already holds.
+        #[test]
+        fn appended_tensors_are_the_serde_encoding(
+            shape in shape(),
+            dtype in dtype(),
+            seed in any::<u64>(),
+            prefix in prop::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let len = shape.iter().product::<usize>();
+            let (lo, hi) = dtype.range();
+            let data = (0..len as u64)
+                .map(|i| {
+                    let x = seed.wrapping_add(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+                    (i64::from(lo) + (x % (i64::from(hi) - i64::from(lo) + 1) as u64) as i64) as i32
+                })
+                .collect();
+            let t = QTensor { shape, data };
+            let mut out = prefix.clone();
+            prop_assert!(append_encoded(&t, dtype, &mut out).is_ok());
+            let mut want = prefix;
+            want.extend(rmp_serde::to_vec_named(&TraceTensor::encode(&t, dtype).unwrap()).unwrap());
+            prop_assert!(out == want, "encodings differ for shape {:?}", t.shape);
+        }
+
         /// The vectorised single pass agrees with the element-by-element definition: the
         /// first value out of range is named, otherwise every value's low little-endian
         /// bytes are written, and decoding gives the tensor back. The scratch buffer's old
