@@ -104,20 +104,29 @@ impl Hashing {
     }
 
     fn start_thread(&mut self) {
-        let Hashing::Inline(mut hasher) = std::mem::replace(self, Hashing::Switching) else {
+        let Hashing::Inline(hasher) = std::mem::replace(self, Hashing::Switching) else {
             return;
         };
         let (jobs, queue) = sync_channel::<Vec<u8>>(QUEUE);
         let (give_back, spare) = channel();
-        let thread = std::thread::spawn(move || {
-            for mut buf in queue {
-                hasher.update(&buf);
-                buf.clear();
-                // The writer may be gone already; the buffer is then dropped.
-                let _ = give_back.send(buf);
-            }
-            hasher
-        });
+        // The thread starts with a copy of the state, so that if it cannot be spawned the
+        // hashing simply stays inline.
+        let mut state = hasher.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tk-trace-sha256".into())
+            .spawn(move || {
+                for mut buf in queue {
+                    state.update(&buf);
+                    buf.clear();
+                    // The writer may be gone already; the buffer is then dropped.
+                    let _ = give_back.send(buf);
+                }
+                state
+            });
+        let Ok(thread) = spawned else {
+            *self = Hashing::Inline(hasher);
+            return;
+        };
         *self = Hashing::Background(Box::new(Worker {
             jobs,
             spare,
