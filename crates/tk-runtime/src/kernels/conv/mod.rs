@@ -94,7 +94,8 @@ pub(crate) fn run(
         .and_then(|p| Fast::new(max_x, p.max_abs, g.k).map(|f| (f, p)));
     let failure = match fast {
         Some((fast, _)) if g.cg == 1 && op.group > 1 && g.kh * g.kw <= fast.chunk => {
-            depthwise::depthwise(ctx, op, &g, &x.data, &mut out)
+            depthwise::depthwise(ctx, op, &g, &x.data, &mut out);
+            None
         }
         Some((fast, p)) => {
             // No accumulator of any window, real or not, can leave the bound: then extra
