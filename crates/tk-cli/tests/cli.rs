@@ -473,4 +473,48 @@ fn integer_pipeline_proves_and_verifies() {
             "ok: 3 records"
         );
     }
+
+    // Latency profile, per op kind and per node, printed and in the metrics.
+    let metrics = d.path("profile.json");
+    let out = ok(tk(&[
+        "--metrics",
+        s(&metrics),
+        "profile",
+        s(&onnx_mlp()),
+        s(&p.model),
+        "--input",
+        s(&repo("models/digits/sample0_flat.npy")),
+        "--repeat",
+        "3",
+        "--ops",
+        "--nodes",
+    ]));
+    assert!(out.contains("integer runtime per node"), "{out}");
+    assert!(out.contains("trace Gemm"), "{out}");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
+    let model = tk_quant::file::from_bytes(&std::fs::read(&p.model).unwrap()).unwrap();
+    let by_node = m["details"]["by_node"].as_array().expect("by_node");
+    let ids: Vec<u64> = by_node
+        .iter()
+        .map(|n| n["node"].as_u64().unwrap())
+        .collect();
+    let all: Vec<u64> = (0..model.graph.nodes.len() as u64).collect();
+    assert_eq!(ids, all, "one row per node, in id order");
+    for (row, node) in by_node.iter().zip(&model.graph.nodes) {
+        assert_eq!(row["name"], node.name.as_str());
+        assert!(
+            row["median_us"].as_f64().is_some_and(|us| us >= 0.0),
+            "{row}"
+        );
+    }
+    // `--nodes` needs `--ops`.
+    let refused = tk(&[
+        "profile",
+        s(&onnx_mlp()),
+        s(&p.model),
+        "--input",
+        s(&repo("models/digits/sample0_flat.npy")),
+        "--nodes",
+    ]);
+    assert!(!refused.status.success());
 }

@@ -26,6 +26,10 @@ pub struct Args {
     /// repetitions of the summed time of that kind's nodes.
     #[arg(long)]
     ops: bool,
+    /// With `--ops`, also print every node in execution order: its id, name, op kind, output
+    /// shape and median time.
+    #[arg(long, requires = "ops")]
+    nodes: bool,
 }
 
 /// Times every node of a run: the time between consecutive observer calls is the node's
@@ -38,6 +42,8 @@ struct OpTimer<'m> {
     /// Per op kind, the summed time of its nodes in each run (µs).
     runs: std::collections::BTreeMap<String, Vec<f64>>,
     current: std::collections::BTreeMap<String, f64>,
+    /// Per node id, its time in each run (µs).
+    per_node: Vec<Vec<f64>>,
 }
 
 impl<'m> OpTimer<'m> {
@@ -48,6 +54,7 @@ impl<'m> OpTimer<'m> {
             last: Instant::now(),
             runs: Default::default(),
             current: Default::default(),
+            per_node: vec![Vec::new(); model.graph.nodes.len()],
         }
     }
 
@@ -76,6 +83,22 @@ impl<'m> OpTimer<'m> {
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
     }
+
+    /// `(node, median µs)` in id order, for the nodes that ran.
+    fn node_medians(&self) -> Vec<(&tk_quant::QNode, f64)> {
+        self.model
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.per_node)
+            .filter(|(_, times)| !times.is_empty())
+            .map(|(node, times)| {
+                let mut t = times.clone();
+                t.sort_by(f64::total_cmp);
+                (node, t[t.len() / 2])
+            })
+            .collect()
+    }
 }
 
 /// The op's name, with convolutions split by kind (their kernels differ).
@@ -97,6 +120,9 @@ impl tk_runtime::Observer for OpTimer<'_> {
         let us = (now - self.last).as_secs_f64() * 1e6;
         let kind = kind(&self.model.graph.nodes[event.node.id].op);
         *self.current.entry(kind.to_string()).or_default() += us;
+        if let Some(times) = self.per_node.get_mut(event.node.id) {
+            times.push(us);
+        }
         if let Some(writer) = &mut self.writer {
             writer.on_op(event)?;
             let us = now.elapsed().as_secs_f64() * 1e6;
@@ -178,6 +204,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
     )?;
     let trace_bytes = sink.len();
     let mut by_op = Vec::new();
+    let mut by_node = Vec::new();
     if args.ops {
         let mut timer = OpTimer::new(&model);
         for _ in 0..args.repeat.max(1) {
@@ -209,6 +236,25 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
             println!("  {kind:<22} {us:>10.1} µs");
             by_op.push(json!({"op": kind, "median_us": us}));
         }
+        if args.nodes {
+            println!("integer runtime per node (median over runs):");
+            for (node, us) in timer.node_medians() {
+                let shape = format!("{:?}", node.shape);
+                println!(
+                    "  {:>5} {:<16} {:<24} {shape:<20} {us:>10.1} µs",
+                    node.id,
+                    kind(&node.op),
+                    node.name
+                );
+                by_node.push(json!({
+                    "node": node.id,
+                    "name": node.name,
+                    "op": kind(&node.op),
+                    "shape": node.shape,
+                    "median_us": us,
+                }));
+            }
+        }
     }
     let raw = super::run::raw_tensor_bytes(&model);
     println!(
@@ -225,6 +271,7 @@ pub fn run(args: Args) -> Result<serde_json::Value> {
         "raw_tensor_bytes": raw,
         "repeat": args.repeat,
         "by_op": by_op,
+        "by_node": by_node,
         "threads": rayon_threads(),
     }))
 }
