@@ -211,33 +211,156 @@ proptest! {
         // M[count] ~ 2^shift / count, as a quantizer would store it.
         let multipliers: Vec<i32> = (0..=full).map(|count| ((1i64 << shift) / count.max(1) as i64) as i32).collect();
         let geometry = PoolGeometry { kernel, strides, pads };
-        let (mut max_expected, mut avg_expected) = (vec![], vec![]);
-        for plane in 0..n * c {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut taps = vec![];
-                    for i in 0..kernel[0] {
-                        for j in 0..kernel[1] {
-                            let iy = (oy * strides[0] + i) as i64 - pads[0] as i64;
-                            let ix = (ox * strides[1] + j) as i64 - pads[1] as i64;
-                            if iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64 {
-                                taps.push(x.data[plane * h * w + iy as usize * w + ix as usize]);
-                            }
-                        }
-                    }
-                    max_expected.push(*taps.iter().max().unwrap());
-                    let count = if count_include_pad { full } else { taps.len() };
-                    let sum: i128 = taps.iter().map(|&v| i128::from(v)).sum();
-                    avg_expected.push(requant(sum, i64::from(multipliers[count]), u32::from(shift), -128, 127));
-                }
-            }
-        }
+        let (max_expected, avg_expected) = naive_pools(&x, &geometry, count_include_pad, &multipliers, shift, [oh, ow]);
         let shape = vec![n, c, oh, ow];
         let max = run_single(QOp::MaxPool(MaxPool { geometry: geometry.clone() }), shape.clone(), 8, &[&x]).unwrap();
         prop_assert_eq!(max.data, max_expected);
         let avg = QOp::AvgPool(AvgPool { geometry, count_include_pad, multipliers, shift });
         let avg = run_single(avg, shape, 8, &[&x]).unwrap();
         prop_assert_eq!(avg.data, avg_expected);
+    }
+}
+
+/// MaxPool and AvgPool of `x` (`[n, c, h, w]`) by the spec's definition, window by window.
+fn naive_pools(
+    x: &QTensor,
+    geometry: &PoolGeometry,
+    count_include_pad: bool,
+    multipliers: &[i32],
+    shift: u8,
+    [oh, ow]: [usize; 2],
+) -> (Vec<i32>, Vec<i32>) {
+    let [n, c, h, w] = x.shape[..] else {
+        panic!("pool input must be 4-d")
+    };
+    let (kernel, strides, pads) = (geometry.kernel, geometry.strides, &geometry.pads);
+    let full = kernel[0] * kernel[1];
+    let (mut max_expected, mut avg_expected) = (vec![], vec![]);
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut taps = vec![];
+                for i in 0..kernel[0] {
+                    for j in 0..kernel[1] {
+                        let iy = (oy * strides[0] + i) as i64 - pads[0] as i64;
+                        let ix = (ox * strides[1] + j) as i64 - pads[1] as i64;
+                        if iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64 {
+                            taps.push(x.data[plane * h * w + iy as usize * w + ix as usize]);
+                        }
+                    }
+                }
+                max_expected.push(*taps.iter().max().unwrap());
+                let count = if count_include_pad { full } else { taps.len() };
+                let sum: i128 = taps.iter().map(|&v| i128::from(v)).sum();
+                avg_expected.push(requant(
+                    sum,
+                    i64::from(multipliers[count]),
+                    u32::from(shift),
+                    -128,
+                    127,
+                ));
+            }
+        }
+    }
+    (max_expected, avg_expected)
+}
+
+/// The unpadded fast paths of the pools (windows all inside the input, including the tight
+/// fits where a stride-2 row ends half-way through a pair, and global pooling), on every
+/// geometry up to 9x9 inputs and 4x4 windows.
+#[test]
+fn unpadded_pools_match_spec_on_every_small_geometry() {
+    let shift = 24u8;
+    let mut seed = 1u64;
+    for (h, w) in (1usize..=9).flat_map(|h| (1usize..=9).map(move |w| (h, w))) {
+        for kernel in (1usize..=4).flat_map(|a| (1usize..=4).map(move |b| [a, b])) {
+            for strides in (1usize..=3).flat_map(|a| (1usize..=3).map(move |b| [a, b])) {
+                if kernel[0] > h || kernel[1] > w {
+                    continue;
+                }
+                let (oh, ow) = (
+                    (h - kernel[0]) / strides[0] + 1,
+                    (w - kernel[1]) / strides[1] + 1,
+                );
+                seed += 1;
+                let mut rng = rand_like::Rng(seed);
+                let x = tensor(
+                    vec![1, 2, h, w],
+                    (0..2 * h * w)
+                        .map(|_| rand_like::int(&mut rng, -128, 127))
+                        .collect(),
+                );
+                let full = kernel[0] * kernel[1];
+                let multipliers: Vec<i32> = (0..=full)
+                    .map(|count| ((1i64 << shift) / count.max(1) as i64) as i32)
+                    .collect();
+                let geometry = PoolGeometry {
+                    kernel,
+                    strides,
+                    pads: [0; 4],
+                };
+                let (max_expected, avg_expected) =
+                    naive_pools(&x, &geometry, false, &multipliers, shift, [oh, ow]);
+                let shape = vec![1, 2, oh, ow];
+                let what = format!("{h}x{w} input, kernel {kernel:?}, strides {strides:?}");
+                let max = run_single(
+                    QOp::MaxPool(MaxPool {
+                        geometry: geometry.clone(),
+                    }),
+                    shape.clone(),
+                    8,
+                    &[&x],
+                )
+                .unwrap();
+                assert_eq!(max.data, max_expected, "MaxPool, {what}");
+                let avg = QOp::AvgPool(AvgPool {
+                    geometry,
+                    count_include_pad: false,
+                    multipliers,
+                    shift,
+                });
+                let avg = run_single(avg, shape, 8, &[&x]).unwrap();
+                assert_eq!(avg.data, avg_expected, "AvgPool, {what}");
+            }
+        }
+    }
+    // Large enough to split across threads (2^18 window reads), with a last task shorter
+    // than the others (67 planes).
+    let (c, hw) = (67, 64);
+    let mut rng = rand_like::Rng(7);
+    let x = tensor(
+        vec![1, c, hw, hw],
+        (0..c * hw * hw)
+            .map(|_| rand_like::int(&mut rng, -128, 127))
+            .collect(),
+    );
+    let multipliers: Vec<i32> = (0..=4)
+        .map(|count| ((1i64 << shift) / count.max(1) as i64) as i32)
+        .collect();
+    let geometry = PoolGeometry {
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [0; 4],
+    };
+    let (_, avg_expected) =
+        naive_pools(&x, &geometry, false, &multipliers, shift, [hw / 2, hw / 2]);
+    let avg = QOp::AvgPool(AvgPool {
+        geometry,
+        count_include_pad: false,
+        multipliers,
+        shift,
+    });
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let got =
+            pool.install(|| run_single(avg.clone(), vec![1, c, hw / 2, hw / 2], 8, &[&x]).unwrap());
+        assert_eq!(
+            got.data, avg_expected,
+            "AvgPool 2x2 on {c} planes, {threads} threads"
+        );
     }
 }
 

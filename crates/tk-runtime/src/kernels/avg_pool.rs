@@ -83,16 +83,28 @@ pub(crate) fn run(ctx: &Ctx<'_>, op: &AvgPool, x: &QTensor) -> Result<QTensor, R
             lo: ctx.lo,
             hi: ctx.hi,
         };
-        let task = |(plane, out): (usize, &mut [i32])| {
+        // Whole planes per task: all of them on one thread, else about four tasks per
+        // thread.
+        let parallel = work >= PARALLEL_MACS;
+        let planes = data.len() / (oh * ow).max(1);
+        let per_task = if parallel {
+            planes.div_ceil(4 * rayon::current_num_threads().max(1))
+        } else {
+            planes
+        }
+        .max(1);
+        let task = |(t, out): (usize, &mut [i32])| {
+            let first = t * per_task;
+            let count = out.len() / (oh * ow).max(1);
             dot::vectorized(FullWindows {
-                input: &x.data[plane * h * w..(plane + 1) * h * w],
+                input: &x.data[first * h * w..(first + count) * h * w],
                 win: &win,
                 p,
                 out,
             })
-            .map(|(o, acc)| (plane * oh * ow + o, acc))
+            .map(|(o, acc)| (first * oh * ow + o, acc))
         };
-        let failure = super::first_failure(&mut data, oh * ow, work >= PARALLEL_MACS, task);
+        let failure = super::first_failure(&mut data, per_task * oh * ow, parallel, task);
         if let Some((index, acc)) = failure {
             return Err(ctx.overflow(index, acc));
         }
@@ -144,9 +156,10 @@ impl Failure {
     }
 }
 
-/// One output plane of an `AvgPool` whose windows all lie inside the input: the sums of
-/// a whole output row, then the vectorised requantization. Returns the first accumulator
-/// beyond the bound.
+/// Consecutive output planes of an `AvgPool` whose windows all lie inside the input
+/// (`input` holds the matching input planes): per plane, the window sums, then one
+/// vectorised requantization. Returns the first accumulator beyond the bound (relative to
+/// `out`).
 struct FullWindows<'a> {
     input: &'a [i32],
     win: &'a Windows,
@@ -163,22 +176,52 @@ impl dot::Kernel for FullWindows<'_> {
         let [oh, ow] = self.win.out;
         let [kh, kw] = self.win.kernel;
         let [sh, sw] = self.win.strides;
-        let mut sums = vec![0i64; ow];
-        for (oy, row) in self.out.chunks_mut(ow.max(1)).enumerate().take(oh) {
+        let plane = oh * ow;
+        let mut sums = vec![0i64; plane];
+        let planes = self.input.chunks_exact((self.win.input[2] * w).max(1));
+        for (k, (input, out)) in planes
+            .zip(self.out.chunks_exact_mut(plane.max(1)))
+            .enumerate()
+        {
             sums.fill(0);
-            for ky in 0..kh {
-                let line = &self.input[(oy * sh + ky) * w..(oy * sh + ky + 1) * w];
-                for kx in 0..kw {
+            for (oy, row) in sums.chunks_exact_mut(ow.max(1)).enumerate() {
+                for ky in 0..kh {
+                    let line = &input[(oy * sh + ky) * w..(oy * sh + ky + 1) * w];
                     // Windows inside the input: `ox * sw + kx < w` for every `ox < ow`.
-                    for (s, &v) in sums.iter_mut().zip(line[kx..].iter().step_by(sw)) {
-                        *s += i64::from(v);
+                    if ow == 1 {
+                        // One window per row (global pooling): a contiguous run.
+                        row[0] += line[..kw].iter().map(|&v| i64::from(v)).sum::<i64>();
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        add_strided(row, &line[kx..], sw);
                     }
                 }
             }
-            if let Err((ox, acc)) = self.p.apply_all(&sums, row) {
-                return Some((oy * ow + ox, acc));
+            if let Err((o, acc)) = self.p.apply_all(&sums, out) {
+                return Some((k * plane + o, acc));
             }
         }
         None
+    }
+}
+
+/// `sums[o] += line[o * stride]` for every `o < sums.len()`; `line` holds at least
+/// `(sums.len() - 1) * stride + 1` values. Stride 2, the common one, reads exact pairs (which
+/// vectorises) and then the last value alone when the line ends half-way through a pair.
+#[inline(always)]
+fn add_strided(sums: &mut [i64], line: &[i32], stride: usize) {
+    if stride == 2 {
+        let (pairs, last) = sums.split_at_mut(sums.len().min(line.len() / 2));
+        for (s, pair) in pairs.iter_mut().zip(line.chunks_exact(2)) {
+            *s += i64::from(pair[0]);
+        }
+        if let Some(s) = last.first_mut() {
+            *s += i64::from(line[2 * pairs.len()]);
+        }
+        return;
+    }
+    for (s, &v) in sums.iter_mut().zip(line.iter().step_by(stride)) {
+        *s += i64::from(v);
     }
 }
