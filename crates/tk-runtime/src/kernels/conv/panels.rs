@@ -167,6 +167,17 @@ fn im2col_rows(
                         for (d, &v) in dst.iter_mut().zip(&src[ix0..]) {
                             *d = v as i16;
                         }
+                    } else if sw == 2 {
+                        // Exact pairs vectorise; then the last value alone when the row ends
+                        // half-way through a pair.
+                        let src = &src[ix0..];
+                        let (pairs, last) = dst.split_at_mut(dst.len().min(src.len() / 2));
+                        for (d, pair) in pairs.iter_mut().zip(src.chunks_exact(2)) {
+                            *d = pair[0] as i16;
+                        }
+                        if let Some(d) = last.first_mut() {
+                            *d = src[2 * pairs.len()] as i16;
+                        }
                     } else {
                         for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(sw)) {
                             *d = v as i16;
