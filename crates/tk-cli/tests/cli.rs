@@ -476,19 +476,15 @@ fn integer_pipeline_proves_and_verifies() {
 
     // Latency profile, per op kind and per node, printed and in the metrics.
     let metrics = d.path("profile.json");
-    let out = ok(tk(&[
-        "--metrics",
-        s(&metrics),
-        "profile",
-        s(&onnx_mlp()),
-        s(&p.model),
-        "--input",
-        s(&repo("models/digits/sample0_flat.npy")),
-        "--repeat",
-        "3",
-        "--ops",
-        "--nodes",
-    ]));
+    let (onnx, sample) = (onnx_mlp(), repo("models/digits/sample0_flat.npy"));
+    let profile = ["profile", s(&onnx), s(&p.model), "--input", s(&sample)];
+    let args = [
+        &["--metrics", s(&metrics)][..],
+        &profile,
+        &["--repeat", "3", "--ops", "--nodes"],
+    ]
+    .concat();
+    let out = ok(tk(&args));
     assert!(out.contains("integer runtime per node"), "{out}");
     assert!(out.contains("trace Gemm"), "{out}");
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
@@ -508,13 +504,6 @@ fn integer_pipeline_proves_and_verifies() {
         );
     }
     // `--nodes` needs `--ops`.
-    let refused = tk(&[
-        "profile",
-        s(&onnx_mlp()),
-        s(&p.model),
-        "--input",
-        s(&repo("models/digits/sample0_flat.npy")),
-        "--nodes",
-    ]);
+    let refused = tk(&[&profile[..], &["--nodes"]].concat());
     assert!(!refused.status.success());
 }
