@@ -322,6 +322,47 @@ fn large_depthwise_and_pointwise_convs_match_spec() {
     }
 }
 
+/// Large convolutions on few positions (5x5 and 7x7 planes), whose output channels are split
+/// between threads, with groups, a batch of two and a channel count that leaves a short last
+/// task, compared with the spec.
+#[test]
+fn few_position_convs_split_channels_and_match_spec() {
+    for (n, c, m, group, hw) in [(1, 64, 64, 1, 7), (2, 128, 100, 2, 5), (1, 256, 52, 1, 7)] {
+        let cg = c / group;
+        let op = Conv {
+            strides: [1, 1],
+            pads: [1; 4],
+            dilations: [1, 1],
+            group,
+            weight: tensor(vec![m, cg, 3, 3], common::pseudo(11, m * cg * 9, -128, 127)),
+            bias: common::pseudo(12, m, -50_000, 50_000),
+            requant: Requant {
+                multipliers: common::pseudo(13, m, 1 << 30, i32::MAX),
+                shifts: vec![40; m],
+            },
+        };
+        let case = ConvCase {
+            x: tensor(
+                vec![n, c, hw, hw],
+                common::pseudo(14, n * c * hw * hw, -128, 127),
+            ),
+            op,
+            out: vec![n, m, hw, hw],
+            bits: 8,
+        };
+        let expected = naive_conv(&case);
+        assert!(expected.is_ok());
+        for threads in [1, 2, 3] {
+            let node = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), 8);
+            assert_eq!(
+                run(node, &case.x, threads),
+                expected,
+                "c {c} m {m} group {group} threads {threads}"
+            );
+        }
+    }
+}
+
 /// Strided depthwise convolutions (phase planes), with odd and even input sizes, asymmetric
 /// padding and dilation, compared with the spec.
 #[test]

@@ -13,6 +13,8 @@
 //! most [`Fast::chunk`] terms, so no lane can wrap, and chunks are added in `i64`. Integer
 //! addition is associative: results are exact and independent of the blocking.
 
+use std::ops::Range;
+
 use super::dot::Fast;
 
 /// Output rows per micro-kernel call.
@@ -80,28 +82,49 @@ impl Rows {
     /// every row `m` and every panel tile of `panels` (`pairs(K)` panels per tile, tile
     /// after tile). Lanes past the last position hold sums of the zero padding.
     pub fn product(&self, fast: Fast, panels: &[Panel], emit: &mut impl Emit) {
+        self.product_blocks(fast, panels, 0..self.rows.div_ceil(MR), emit);
+    }
+
+    /// [`Rows::product`] for the rows of blocks `blocks` only (block `b` is rows
+    /// `b * MR..(b + 1) * MR`): `emit` receives row numbers relative to the first of them.
+    pub fn product_blocks(
+        &self,
+        fast: Fast,
+        panels: &[Panel],
+        blocks: Range<usize>,
+        emit: &mut impl Emit,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if let Some(simd) = pulp::x86::V4::try_new() {
             // The AVX2 micro-kernel, with everything around it (the epilogue) compiled for
             // AVX-512.
-            return avx2::product(simd, *simd, self, fast, panels, emit);
+            return avx2::product(simd, *simd, self, fast, panels, blocks, emit);
         }
         #[cfg(target_arch = "x86_64")]
         if let Some(simd) = pulp::x86::V3::try_new() {
-            return avx2::product(simd, simd, self, fast, panels, emit);
+            return avx2::product(simd, simd, self, fast, panels, blocks, emit);
         }
-        self.product_with(Portable, fast, panels, emit);
+        self.product_with(Portable, fast, panels, blocks, emit);
     }
 
-    /// [`Rows::product`] with micro-kernel `micro`.
+    /// [`Rows::product_blocks`] with micro-kernel `micro`.
     #[inline(always)]
-    fn product_with<K: Micro>(&self, micro: K, fast: Fast, panels: &[Panel], emit: &mut impl Emit) {
+    fn product_with<K: Micro>(
+        &self,
+        micro: K,
+        fast: Fast,
+        panels: &[Panel],
+        blocks: Range<usize>,
+        emit: &mut impl Emit,
+    ) {
         let kp = pairs(self.k);
         if kp == 0 {
             return;
         }
         let step = (fast.chunk / 2).max(1);
-        for (b, w) in self.packed.chunks_exact(kp).enumerate() {
+        let first = blocks.start;
+        let packed = self.packed.chunks_exact(kp).enumerate();
+        for (b, w) in packed.skip(first).take(blocks.len()) {
             for (tile, x) in panels.chunks_exact(kp).enumerate() {
                 let mut sums = [[0i64; NR]; MR];
                 let mut start = 0;
@@ -116,9 +139,8 @@ impl Rows {
                     start = end;
                 }
                 for (r, s) in sums.iter().enumerate() {
-                    let m = b * MR + r;
-                    if m < self.rows {
-                        emit.emit(m, tile, s);
+                    if b * MR + r < self.rows {
+                        emit.emit((b - first) * MR + r, tile, s);
                     }
                 }
             }
@@ -164,6 +186,8 @@ impl Micro for Portable {
 /// at run time that the CPU has AVX2).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use std::ops::Range;
+
     use pulp::bytemuck::cast;
     use pulp::x86::V3;
     use pulp::{Simd, WithSimd, i16x16, i32x8};
@@ -200,6 +224,7 @@ mod avx2 {
         rows: &Rows,
         fast: Fast,
         panels: &[Panel],
+        blocks: Range<usize>,
         emit: &mut E,
     ) {
         struct Op<'a, E> {
@@ -207,14 +232,16 @@ mod avx2 {
             rows: &'a Rows,
             fast: Fast,
             panels: &'a [Panel],
+            blocks: Range<usize>,
             emit: &'a mut E,
         }
         impl<E: Emit> WithSimd for Op<'_, E> {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: Simd>(self, _: S) {
+                let micro = Avx2(self.simd);
                 self.rows
-                    .product_with(Avx2(self.simd), self.fast, self.panels, self.emit);
+                    .product_with(micro, self.fast, self.panels, self.blocks, self.emit);
             }
         }
         arch.vectorize(Op {
@@ -222,6 +249,7 @@ mod avx2 {
             rows,
             fast,
             panels,
+            blocks,
             emit,
         });
     }
@@ -284,9 +312,22 @@ mod tests {
                         assert_eq!(got[r * p + q], Some(want), "m {m} k {k} row {r} pos {q}");
                     }
                 }
+                let all = 0..m.div_ceil(MR);
                 let mut portable = Collect(p, vec![None; m * p]);
-                rows.product_with(Portable, fast, &panels(&x, k, p), &mut portable);
+                rows.product_with(Portable, fast, &panels(&x, k, p), all, &mut portable);
                 assert_eq!(portable.1, got, "portable kernel, m {m} k {k}");
+                // Block by block, rows numbered from the block's first.
+                for b in 0..m.div_ceil(MR) {
+                    let mut part = Collect(p, vec![None; m * p]);
+                    rows.product_blocks(fast, &panels(&x, k, p), b..b + 1, &mut part);
+                    let len = MR.min(m - b * MR) * p;
+                    let want = &got[b * MR * p..][..len];
+                    assert_eq!(&part.1[..len], want, "block {b}, m {m} k {k}");
+                    assert!(
+                        part.1[len..].iter().all(Option::is_none),
+                        "block {b}: extra rows"
+                    );
+                }
             }
         }
         assert!(Rows::pack(&[1 << 15], 1, 1).is_none());

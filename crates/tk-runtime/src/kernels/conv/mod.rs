@@ -22,7 +22,7 @@ use tk_quant::QTensor;
 use tk_quant::ops::Conv;
 
 use super::dot::{self, Fast, RowParams};
-use super::matmul::{self, NR, Rows};
+use super::matmul::{self, MR, NR, Rows};
 use super::pool::{dims4, out_dim};
 use super::{Ctx, checked_volume, first_failure, for_each_chunk};
 use crate::RuntimeError;
@@ -167,6 +167,12 @@ fn packed_conv(
     let plane = g.oh * g.ow;
     let mg = g.m / op.group;
     let parallel = plane * g.k * mg >= TASK_MACS;
+    let threads = rayon::current_num_threads().max(1);
+    // Few positions (7x7 planes: four panel tiles, three of them full) split unevenly; their
+    // output channels are split instead.
+    if parallel && plane.div_ceil(NR) < 4 * threads && mg >= 2 * MR * threads {
+        return channel_split(ctx, op, g, fast, x, groups, out);
+    }
     let tile = position_tile(g, mg);
     let tasks = plane.div_ceil(tile);
     let mut failures = Vec::new();
@@ -210,6 +216,58 @@ fn packed_conv(
                 }
             };
             for_each_chunk(&mut out[start..start + mg * plane], plane, parallel, copy);
+        }
+    }
+    failures.into_iter().min_by_key(|f| f.0)
+}
+
+/// The fast path for large layers with few positions: the panels of every position are
+/// gathered once per group, and parallel tasks take blocks of output channels (about four
+/// tasks per thread, whole [`MR`]-row blocks each). Returns the first accumulator overflow,
+/// if any.
+fn channel_split(
+    ctx: &Ctx<'_>,
+    op: &Conv,
+    g: &Geometry,
+    fast: Fast,
+    x: &[i32],
+    groups: &[Rows],
+    out: &mut [i32],
+) -> Option<(usize, i128)> {
+    let plane = g.oh * g.ow;
+    let mg = g.m / op.group;
+    let blocks = mg.div_ceil(MR);
+    let per_task = blocks
+        .div_ceil(4 * rayon::current_num_threads().max(1))
+        .max(1);
+    let input_len = g.cg * g.h * g.w;
+    let mut panels = vec![[0i16; 2 * NR]; plane.div_ceil(NR) * matmul::pairs(g.k)];
+    let mut failures = Vec::new();
+    for n in 0..g.n {
+        for (group, rows) in groups.iter().enumerate() {
+            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
+            let start = (n * g.m + group * mg) * plane;
+            panels::gather(g, input, 0, plane, &mut panels);
+            let panels = &panels;
+            let task = |(t, ys): (usize, &mut [i32])| {
+                let m0 = t * per_task * MR;
+                let mut emit = Requantize {
+                    ctx,
+                    op,
+                    channel0: group * mg + m0,
+                    tile: plane,
+                    width: plane,
+                    ys,
+                    first: None,
+                };
+                let range = t * per_task..((t + 1) * per_task).min(blocks);
+                rows.product_blocks(fast, panels, range, &mut emit);
+                emit.first
+                    .map(|(m, q, acc)| (start + (m0 + m) * plane + q, acc))
+            };
+            let chunk = per_task * MR * plane;
+            let outputs = &mut out[start..start + mg * plane];
+            failures.extend(first_failure(outputs, chunk, true, task));
         }
     }
     failures.into_iter().min_by_key(|f| f.0)
