@@ -103,10 +103,18 @@ pub(crate) fn run(
                 u128::from(max_x) * u128::from(p.max_abs) * g.k as u128 + max_bias.unwrap_or(0);
             let spare_positions = worst < 1u128 << crate::arith::ACC_BITS;
             let one_task = g.oh * g.ow <= position_tile(&g, g.m / op.group);
+            let layer = FastConv {
+                ctx,
+                op,
+                g: &g,
+                fast,
+                x: &x.data,
+                groups: &p.groups,
+            };
             if one_task && spare_positions && g.strides == [1, 1] && !g.is_pointwise() {
-                wide_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out)
+                wide_conv(layer, &mut out)
             } else {
-                packed_conv(ctx, op, &g, fast, &x.data, &p.groups, &mut out)
+                packed_conv(layer, &mut out)
             }
         }
         None => generic(ctx, op, &g, x, max_x, &mut out),
@@ -118,6 +126,34 @@ pub(crate) fn run(
         shape: ctx.node.shape.clone(),
         data: out,
     })
+}
+
+/// One layer on the fast path: the conv, its geometry, its input (`[N, C, H, W]` values) and
+/// its weights packed per group.
+#[derive(Clone, Copy)]
+struct FastConv<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    op: &'a Conv,
+    g: &'a Geometry,
+    fast: Fast,
+    x: &'a [i32],
+    groups: &'a [Rows],
+}
+
+impl<'a> FastConv<'a, '_> {
+    /// Every (batch item, group) in order: the group, its packed weights, its input channels
+    /// and the offset in the output of its first value.
+    fn items(self) -> impl Iterator<Item = (usize, &'a Rows, &'a [i32], usize)> {
+        let g = self.g;
+        let mg = g.m / self.op.group;
+        let (plane, input_len) = (g.oh * g.ow, g.cg * g.h * g.w);
+        (0..g.n).flat_map(move |n| {
+            self.groups.iter().enumerate().map(move |(group, rows)| {
+                let input = &self.x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
+                (group, rows, input, (n * g.m + group * mg) * plane)
+            })
+        })
+    }
 }
 
 /// Requantization parameters of output channel `m`.
@@ -155,15 +191,10 @@ fn position_tile(g: &Geometry, mg: usize) -> usize {
 }
 
 /// The fast path (see the module docs). Returns the first accumulator overflow, if any.
-fn packed_conv(
-    ctx: &Ctx<'_>,
-    op: &Conv,
-    g: &Geometry,
-    fast: Fast,
-    x: &[i32],
-    groups: &[Rows],
-    out: &mut [i32],
-) -> Option<(usize, i128)> {
+fn packed_conv(layer: FastConv<'_, '_>, out: &mut [i32]) -> Option<(usize, i128)> {
+    let FastConv {
+        ctx, op, g, fast, ..
+    } = layer;
     let plane = g.oh * g.ow;
     let mg = g.m / op.group;
     let parallel = plane * g.k * mg >= TASK_MACS;
@@ -171,7 +202,7 @@ fn packed_conv(
     // Few positions (7x7 planes: four panel tiles, three of them full) split unevenly; their
     // output channels are split instead.
     if parallel && plane.div_ceil(NR) < 4 * threads && mg >= 2 * MR * threads {
-        return channel_split(ctx, op, g, fast, x, groups, out);
+        return channel_split(layer, out);
     }
     let tile = position_tile(g, mg);
     let tasks = plane.div_ceil(tile);
@@ -180,43 +211,38 @@ fn packed_conv(
     // `[M/g, plane]` result straight into the output.
     let mut by_task = vec![0i32; if tasks == 1 { 0 } else { tasks * mg * tile }];
     let row_len = if tasks == 1 { plane } else { tile };
-    let input_len = g.cg * g.h * g.w;
-    for n in 0..g.n {
-        for (group, rows) in groups.iter().enumerate() {
-            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
-            let start = (n * g.m + group * mg) * plane;
-            let task = |(t, ys): (usize, &mut [i32])| {
-                let p0 = t * tile;
-                let width = tile.min(plane - p0);
-                let mut panels = vec![[0i16; 2 * NR]; width.div_ceil(NR) * matmul::pairs(g.k)];
-                panels::gather(g, input, p0, width, &mut panels);
-                let mut emit = Requantize {
-                    ctx,
-                    op,
-                    channel0: group * mg,
-                    tile: row_len,
-                    width,
-                    ys,
-                    first: None,
-                };
-                rows.product(fast, &panels, &mut emit);
-                emit.first
-                    .map(|(m, q, acc)| (start + m * plane + p0 + q, acc))
+    for (group, rows, input, start) in layer.items() {
+        let task = |(t, ys): (usize, &mut [i32])| {
+            let p0 = t * tile;
+            let width = tile.min(plane - p0);
+            let mut panels = vec![[0i16; 2 * NR]; width.div_ceil(NR) * matmul::pairs(g.k)];
+            panels::gather(g, input, p0, width, &mut panels);
+            let mut emit = Requantize {
+                ctx,
+                op,
+                channel0: group * mg,
+                tile: row_len,
+                width,
+                ys,
+                first: None,
             };
-            if tasks == 1 {
-                failures.extend(task((0, &mut out[start..start + mg * plane])));
-                continue;
-            }
-            failures.extend(first_failure(&mut by_task, mg * tile, parallel, task));
-            let by_task = &by_task;
-            let copy = |(m, row): (usize, &mut [i32])| {
-                for (t, dst) in row.chunks_mut(tile).enumerate() {
-                    let src = &by_task[(t * mg + m) * tile..][..dst.len()];
-                    dst.copy_from_slice(src);
-                }
-            };
-            for_each_chunk(&mut out[start..start + mg * plane], plane, parallel, copy);
+            rows.product(fast, &panels, &mut emit);
+            emit.first
+                .map(|(m, q, acc)| (start + m * plane + p0 + q, acc))
+        };
+        if tasks == 1 {
+            failures.extend(task((0, &mut out[start..start + mg * plane])));
+            continue;
         }
+        failures.extend(first_failure(&mut by_task, mg * tile, parallel, task));
+        let by_task = &by_task;
+        let copy = |(m, row): (usize, &mut [i32])| {
+            for (t, dst) in row.chunks_mut(tile).enumerate() {
+                let src = &by_task[(t * mg + m) * tile..][..dst.len()];
+                dst.copy_from_slice(src);
+            }
+        };
+        for_each_chunk(&mut out[start..start + mg * plane], plane, parallel, copy);
     }
     failures.into_iter().min_by_key(|f| f.0)
 }
@@ -225,50 +251,40 @@ fn packed_conv(
 /// gathered once per group, and parallel tasks take blocks of output channels (about four
 /// tasks per thread, whole [`MR`]-row blocks each). Returns the first accumulator overflow,
 /// if any.
-fn channel_split(
-    ctx: &Ctx<'_>,
-    op: &Conv,
-    g: &Geometry,
-    fast: Fast,
-    x: &[i32],
-    groups: &[Rows],
-    out: &mut [i32],
-) -> Option<(usize, i128)> {
+fn channel_split(layer: FastConv<'_, '_>, out: &mut [i32]) -> Option<(usize, i128)> {
+    let FastConv {
+        ctx, op, g, fast, ..
+    } = layer;
     let plane = g.oh * g.ow;
     let mg = g.m / op.group;
     let blocks = mg.div_ceil(MR);
     let per_task = blocks
         .div_ceil(4 * rayon::current_num_threads().max(1))
         .max(1);
-    let input_len = g.cg * g.h * g.w;
     let mut panels = vec![[0i16; 2 * NR]; plane.div_ceil(NR) * matmul::pairs(g.k)];
     let mut failures = Vec::new();
-    for n in 0..g.n {
-        for (group, rows) in groups.iter().enumerate() {
-            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
-            let start = (n * g.m + group * mg) * plane;
-            panels::gather(g, input, 0, plane, &mut panels);
-            let panels = &panels;
-            let task = |(t, ys): (usize, &mut [i32])| {
-                let m0 = t * per_task * MR;
-                let mut emit = Requantize {
-                    ctx,
-                    op,
-                    channel0: group * mg + m0,
-                    tile: plane,
-                    width: plane,
-                    ys,
-                    first: None,
-                };
-                let range = t * per_task..((t + 1) * per_task).min(blocks);
-                rows.product_blocks(fast, panels, range, &mut emit);
-                emit.first
-                    .map(|(m, q, acc)| (start + (m0 + m) * plane + q, acc))
+    for (group, rows, input, start) in layer.items() {
+        panels::gather(g, input, 0, plane, &mut panels);
+        let panels = &panels;
+        let task = |(t, ys): (usize, &mut [i32])| {
+            let m0 = t * per_task * MR;
+            let mut emit = Requantize {
+                ctx,
+                op,
+                channel0: group * mg + m0,
+                tile: plane,
+                width: plane,
+                ys,
+                first: None,
             };
-            let chunk = per_task * MR * plane;
-            let outputs = &mut out[start..start + mg * plane];
-            failures.extend(first_failure(outputs, chunk, true, task));
-        }
+            let range = t * per_task..((t + 1) * per_task).min(blocks);
+            rows.product_blocks(fast, panels, range, &mut emit);
+            emit.first
+                .map(|(m, q, acc)| (start + (m0 + m) * plane + q, acc))
+        };
+        let chunk = per_task * MR * plane;
+        let outputs = &mut out[start..start + mg * plane];
+        failures.extend(first_failure(outputs, chunk, true, task));
     }
     failures.into_iter().min_by_key(|f| f.0)
 }
@@ -279,50 +295,40 @@ fn channel_split(
 /// ([`panels::gather_wide`]) instead of one short run per output row. The `wp - OW` extra
 /// positions per row are computed and dropped; the caller checked that no accumulator can
 /// leave the bound, so they cannot fail.
-fn wide_conv(
-    ctx: &Ctx<'_>,
-    op: &Conv,
-    g: &Geometry,
-    fast: Fast,
-    x: &[i32],
-    groups: &[Rows],
-    out: &mut [i32],
-) -> Option<(usize, i128)> {
+fn wide_conv(layer: FastConv<'_, '_>, out: &mut [i32]) -> Option<(usize, i128)> {
+    let FastConv {
+        ctx, op, g, fast, ..
+    } = layer;
     let plane = g.oh * g.ow;
     let mg = g.m / op.group;
     let wp = g.ow + (g.kw - 1) * g.dilations[1];
     let positions = g.oh * wp;
-    let input_len = g.cg * g.h * g.w;
     let mut panels = vec![[0i16; 2 * NR]; positions.div_ceil(NR) * matmul::pairs(g.k)];
     let mut wide = vec![0i32; mg * positions];
     let mut failures = Vec::new();
-    for n in 0..g.n {
-        for (group, rows) in groups.iter().enumerate() {
-            let input = &x[(n * g.c + group * g.cg) * g.h * g.w..][..input_len];
-            let start = (n * g.m + group * mg) * plane;
-            panels::gather_wide(g, input, &mut panels);
-            let mut emit = Requantize {
-                ctx,
-                op,
-                channel0: group * mg,
-                tile: positions,
-                width: positions,
-                ys: &mut wide,
-                first: None,
-            };
-            rows.product(fast, &panels, &mut emit);
-            let (oy, ox) = emit.first.map_or((0, 0), |(_, q, _)| (q / wp, q % wp));
-            failures.extend(
-                emit.first
-                    .filter(|_| ox < g.ow)
-                    .map(|(m, _, acc)| (start + m * plane + oy * g.ow + ox, acc)),
-            );
-            for (dst, src) in out[start..start + mg * plane]
-                .chunks_exact_mut(g.ow.max(1))
-                .zip(wide.chunks_exact(wp.max(1)))
-            {
-                dst.copy_from_slice(&src[..g.ow]);
-            }
+    for (group, rows, input, start) in layer.items() {
+        panels::gather_wide(g, input, &mut panels);
+        let mut emit = Requantize {
+            ctx,
+            op,
+            channel0: group * mg,
+            tile: positions,
+            width: positions,
+            ys: &mut wide,
+            first: None,
+        };
+        rows.product(fast, &panels, &mut emit);
+        let (oy, ox) = emit.first.map_or((0, 0), |(_, q, _)| (q / wp, q % wp));
+        failures.extend(
+            emit.first
+                .filter(|_| ox < g.ow)
+                .map(|(m, _, acc)| (start + m * plane + oy * g.ow + ox, acc)),
+        );
+        for (dst, src) in out[start..start + mg * plane]
+            .chunks_exact_mut(g.ow.max(1))
+            .zip(wide.chunks_exact(wp.max(1)))
+        {
+            dst.copy_from_slice(&src[..g.ow]);
         }
     }
     failures.into_iter().min_by_key(|f| f.0)
