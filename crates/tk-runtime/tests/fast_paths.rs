@@ -279,6 +279,20 @@ fn fast_gemm_reports_the_first_overflow() {
     }
 }
 
+/// The runtime's conv equals the spec's on 1, 2 and 3 threads (and the spec accepts it).
+fn assert_spec_on_1_to_3_threads(case: &ConvCase, what: &str) {
+    let expected = naive_conv(case);
+    assert!(expected.is_ok(), "{what}: {expected:?}");
+    for threads in [1, 2, 3] {
+        let n = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), 8);
+        assert_eq!(
+            run(n, &case.x, threads),
+            expected,
+            "{what} threads {threads}"
+        );
+    }
+}
+
 /// A depthwise 3x3 convolution and a pointwise one on a tensor large enough to be split
 /// between threads, compared with the spec.
 #[test]
@@ -309,16 +323,7 @@ fn large_depthwise_and_pointwise_convs_match_spec() {
             out: vec![1, m, hw, hw],
             bits: 8,
         };
-        let expected = naive_conv(&case);
-        assert!(expected.is_ok());
-        for threads in [1, 2, 3] {
-            let n = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), 8);
-            assert_eq!(
-                run(n, &case.x, threads),
-                expected,
-                "cg {cg} threads {threads}"
-            );
-        }
+        assert_spec_on_1_to_3_threads(&case, &format!("cg {cg}"));
     }
 }
 
@@ -350,16 +355,7 @@ fn few_position_convs_split_channels_and_match_spec() {
             out: vec![n, m, hw, hw],
             bits: 8,
         };
-        let expected = naive_conv(&case);
-        assert!(expected.is_ok());
-        for threads in [1, 2, 3] {
-            let node = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), 8);
-            assert_eq!(
-                run(node, &case.x, threads),
-                expected,
-                "c {c} m {m} group {group} threads {threads}"
-            );
-        }
+        assert_spec_on_1_to_3_threads(&case, &format!("c {c} m {m} group {group}"));
     }
 }
 

@@ -9,9 +9,11 @@
 //!   straight from the NCHW input into the product's panels; weights keep their ONNX order
 //!   and are packed once per model (see [`pack`]). One rayon task per cache-sized tile of
 //!   output positions gathers its panels and computes every output channel for them, into a
-//!   buffer copied row by row into the NCHW output, so a layer costs two fork-joins. A small
-//!   stride-1 layer (one task) computes "wide" positions instead ([`wide_conv`]): each
-//!   column-matrix row is then one run of a zero-padded input plane;
+//!   buffer copied row by row into the NCHW output, so a layer costs two fork-joins. A large
+//!   layer with few positions (7x7 planes) gathers its panels once and splits its output
+//!   channels instead ([`channel_split`]). A small stride-1 layer (one task) computes "wide"
+//!   positions instead ([`wide_conv`]): each column-matrix row is then one run of a
+//!   zero-padded input plane;
 //! - the generic path for anything else: `i32` columns and `i64`/`i128` dot products.
 
 mod depthwise;
