@@ -33,6 +33,7 @@ fn requant(channels: usize) -> Requant {
     Requant {
         multipliers: vec![1 << 30; channels],
         shifts: vec![40; channels],
+        clamp: None,
     }
 }
 
@@ -105,6 +106,7 @@ pub fn rescale_node(shape: &[usize]) -> QNode {
             requant: Requant {
                 multipliers: vec![1_518_500_250],
                 shifts: vec![31],
+                clamp: None,
             },
         }),
         inputs: vec![0],

@@ -51,6 +51,7 @@ fn conv_model(c_out: usize, c_in: usize, hw: usize) -> Result<QModel, &'static s
         requant: Requant {
             multipliers: pseudo(3, c_out, 1_100_000_000, 2_000_000_000),
             shifts: vec![38; c_out],
+            clamp: None,
         },
     };
     Ok(QModel {

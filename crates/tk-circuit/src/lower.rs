@@ -237,7 +237,18 @@ pub(crate) fn lower(
             Ok(&g.nodes[*p].shape)
         };
         let bound_of = |slot: usize| -> u128 { 1u128 << (g.nodes[node.inputs[slot]].bits - 1) };
-        let (lo, hi) = (i64::from(node.lo()), i64::from(node.hi()));
+        // The final clamp: the output range, or a Conv's, Gemm's or Rescale's fused clamp.
+        let (lo, hi) = node
+            .op
+            .requant()
+            .map_or((node.lo(), node.hi()), |r| r.bounds(node.lo(), node.hi()));
+        if lo > hi || lo < node.lo() || hi > node.hi() {
+            return Err(invalid(
+                id,
+                "the fused clamp is empty or leaves the output range",
+            ));
+        }
+        let (lo, hi) = (i64::from(lo), i64::from(hi));
         let out_len = volume(&node.shape);
         let dot_op = |taps: Vec<(Vec<(usize, i64)>, usize)>,
                       bias: &dyn Fn(usize) -> i64,

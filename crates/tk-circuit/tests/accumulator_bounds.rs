@@ -38,6 +38,7 @@ fn boundary_model(bias_excess: i32) -> QModel {
             requant: Requant {
                 multipliers: vec![M_MAX; 4],
                 shifts: SHIFTS.to_vec(),
+                clamp: None,
             },
         }),
         &[x],

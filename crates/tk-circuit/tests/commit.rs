@@ -226,6 +226,7 @@ fn a_long_dot_product_never_plans_a_row_wider_than_the_key_format_allows() {
         requant: tk_quant::ops::Requant {
             multipliers: vec![1 << 30, 1 << 30],
             shifts: vec![40, 40],
+            clamp: None,
         },
     };
     let y = b.op("gemm", QOp::Gemm(op), &[x], &[1, 2], 8);

@@ -23,6 +23,7 @@ fn gemm_model() -> (tk_quant::QModel, Vec<tk_quant::QTensor>) {
         requant: Requant {
             multipliers: vec![1 << 30, 1_500_000_000, 1_100_000_000, 1 << 30],
             shifts: vec![38, 39, 40, 36],
+            clamp: None,
         },
     };
     let y = b.op("gemm", QOp::Gemm(op), &[x], &[2, 4], 8);
@@ -134,6 +135,7 @@ fn grouped_strided_dilated_conv_is_satisfied() {
         requant: Requant {
             multipliers: vec![1_200_000_000],
             shifts: vec![38],
+            clamp: None,
         },
     };
     // H: (7 + 2 - 3) / 2 + 1 = 4; W: (7 + 2 - 3) / 1 + 1 = 7.

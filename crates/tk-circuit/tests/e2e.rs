@@ -24,6 +24,7 @@ fn conv(c_in: usize, c_out: usize, k: usize, pad: usize, seed: u64) -> QOp {
         requant: Requant {
             multipliers: values(c_out, 1_100_000_000, 2_000_000_000, seed + 2),
             shifts: vec![38; c_out],
+            clamp: None,
         },
     })
 }
@@ -35,6 +36,7 @@ fn gemm(k: usize, n: usize, seed: u64) -> QOp {
         requant: Requant {
             multipliers: vec![1_500_000_000],
             shifts: vec![39],
+            clamp: None,
         },
     })
 }

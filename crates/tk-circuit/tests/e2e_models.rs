@@ -222,7 +222,10 @@ fn cnn() -> Graph {
 #[test]
 fn mlp_proves_and_verifies() {
     let t = quantize_and_trace(&mlp(), 10).unwrap();
-    assert_eq!(t.ops(), ["Input", "Gemm", "Clip", "Gemm"]);
+    // The Relu is fused into the first Gemm (integer standard v2).
+    assert_eq!(t.ops(), ["Input", "Gemm", "Gemm"]);
+    let fused = t.model.graph.nodes[1].op.requant().unwrap().clamp;
+    assert_eq!(fused.map(|[lo, _]| lo), Some(0));
     prove_and_verify("mlp", &t, 10);
 }
 
@@ -230,9 +233,18 @@ fn mlp_proves_and_verifies() {
 fn cnn_with_every_chip_proves_and_verifies() {
     let t = quantize_and_trace(&cnn(), 11).unwrap();
     let ops = t.ops();
-    for op in ["Conv", "Clip", "Add", "Concat", "Lut", "MaxPool", "AvgPool"] {
+    for op in ["Conv", "Add", "Concat", "Lut", "MaxPool", "AvgPool"] {
         assert!(ops.contains(&op), "no {op} in {ops:?}");
     }
+    // Its Relus are fused into the convs.
+    assert!(
+        t.model
+            .graph
+            .nodes
+            .iter()
+            .any(|n| n.op.requant().is_some_and(|r| r.clamp.is_some())),
+        "no fused clamp in {ops:?}"
+    );
     assert!(
         t.model.graph.nodes.iter().any(|n| matches!(
             &n.op,

@@ -17,6 +17,7 @@ fn gemm(k: usize, n: usize, seed: u64) -> QOp {
         requant: Requant {
             multipliers: vec![1_500_000_000],
             shifts: vec![37],
+            clamp: None,
         },
     })
 }

@@ -22,6 +22,7 @@ fn gemm_model() -> (tk_quant::QModel, Vec<tk_quant::QTensor>) {
         requant: Requant {
             multipliers: vec![1 << 30],
             shifts: vec![37],
+            clamp: None,
         },
     };
     let y = b.op("gemm", QOp::Gemm(op), &[x], &[2, 6], 8);
@@ -111,6 +112,7 @@ fn the_planner_groups_a_many_channel_conv_by_itself() {
         requant: Requant {
             multipliers: vec![1_200_000_000],
             shifts: vec![40],
+            clamp: None,
         },
     };
     let y = b.op("conv", QOp::Conv(op), &[x], &[1, 16, 4, 4], 8);

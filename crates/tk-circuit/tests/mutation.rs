@@ -54,6 +54,7 @@ fn rescale_model() -> (QModel, Vec<QTensor>) {
             requant: Requant {
                 multipliers: vec![m],
                 shifts: vec![s],
+                clamp: None,
             },
         })
     };
@@ -118,6 +119,7 @@ fn gemm_model() -> (QModel, Vec<QTensor>) {
         requant: Requant {
             multipliers: vec![1 << 30, 1_500_000_000, 1_100_000_000, 1 << 30],
             shifts: vec![36, 37, 38, 36],
+            clamp: None,
         },
     };
     let y = b.op("gemm", QOp::Gemm(op), &[x], &[2, 4], 16);

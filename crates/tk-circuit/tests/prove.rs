@@ -65,6 +65,7 @@ fn gemm_model() -> (tk_quant::QModel, Vec<tk_quant::QTensor>) {
         requant: Requant {
             multipliers: vec![1_300_000_000],
             shifts: vec![39],
+            clamp: None,
         },
     };
     let y = b.op("gemm", QOp::Gemm(op), &[x], &[1, 8], 8);

@@ -163,6 +163,7 @@ fn rescale_model() -> (tk_quant::QModel, Vec<tk_quant::QTensor>) {
             requant: Requant {
                 multipliers: vec![m],
                 shifts: vec![s],
+                clamp: None,
             },
         })
     };

@@ -31,6 +31,7 @@ fn conv(c_in: usize, c_out: usize, seed: u64) -> QOp {
         requant: Requant {
             multipliers: values(c_out, 1_100_000_000, 2_000_000_000, seed + 2),
             shifts: vec![38; c_out],
+            clamp: None,
         },
     })
 }
@@ -99,6 +100,7 @@ fn resnet_like() -> QModel {
         requant: Requant {
             multipliers: vec![1_500_000_000],
             shifts: vec![37],
+            clamp: None,
         },
     });
     let y = b.op("fc", fc, &[f], &[1, 5], 8);
@@ -154,14 +156,29 @@ fn split_model_computes_the_original_values() {
         .map(|node| tk_quant::NodeScale { node, scale: 0.05 })
         .collect();
     m.validate().unwrap();
-    let vals = execute(&m, &input());
     let mut partitions = BTreeMap::new();
     partitions.insert(1, vec![0, 3, 8]);
     partitions.insert(2, vec![0, 3, 8]);
     partitions.insert(3, vec![0, 3, 8]);
     partitions.insert(6, vec![0, 2, 4, 6, 8]);
     partitions.insert(7, vec![0, 2, 4, 6, 8]);
-    let s = split(&m, &partitions).unwrap();
+    assert_split_computes_the_original_values(&m, &partitions);
+    // The same with a fused clamp on every split op that requantizes: each part keeps it.
+    let mut fused = 0;
+    for &id in partitions.keys() {
+        if let Some(r) = m.graph.nodes[id].op.requant_mut() {
+            r.clamp = Some([-20, 50]);
+            fused += 1;
+        }
+    }
+    assert!(fused >= 2, "{fused} split ops with a fused clamp");
+    m.validate().unwrap();
+    assert_split_computes_the_original_values(&m, &partitions);
+}
+
+fn assert_split_computes_the_original_values(m: &QModel, partitions: &BTreeMap<usize, Vec<usize>>) {
+    let vals = execute(m, &input());
+    let s = split(m, partitions).unwrap();
     s.model.validate().unwrap();
     let split_vals = execute(&s.model, &input());
     for (id, v) in split_vals.iter().enumerate() {

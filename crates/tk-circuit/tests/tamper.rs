@@ -214,11 +214,36 @@ fn recorded_inputs(d: &Decoded) -> Vec<QTensor> {
 #[test]
 fn every_recorded_value_is_bound() {
     let f = fixture();
-    let honest = decode(&f.trace);
-    assert_eq!(encode(&honest), f.trace, "re-encoding is exact");
+    assert_every_value_bound(&f.model, &f.digest, &f.trace, false);
+}
+
+/// The same with the Relus kept as Clips (`fuse_clamps: false`), which the circuit folds into
+/// the Gemms' requant slots.
+#[test]
+fn every_recorded_value_of_an_unfused_model_is_bound() {
+    let model = quantize(&QuantOptions {
+        fuse_clamps: false,
+        ..Default::default()
+    });
+    let digest = ModelDigest::of_bytes(&tk_quant::file::to_bytes(&model).unwrap());
+    let trace = trace_of(&model, &digest, &sample0(&model));
+    assert_every_value_bound(&model, &digest, &trace, true);
+}
+
+/// Tampers with every value of `honest_trace` in turn (see
+/// [`every_recorded_value_is_bound`]); `folds`: whether the circuit folds Clips of `model`
+/// into their producers (whose records then have no cells).
+fn assert_every_value_bound(
+    model: &QModel,
+    digest: &ModelDigest,
+    honest_trace: &[u8],
+    folds: bool,
+) {
+    let honest = decode(honest_trace);
+    assert_eq!(encode(&honest), honest_trace, "re-encoding is exact");
     let (mut count, mut still_honest) = (0, 0);
     let shapes: Vec<(String, usize)> = {
-        let mut d = decode(&f.trace);
+        let mut d = decode(honest_trace);
         tensors(&mut d)
             .into_iter()
             .map(|(n, t, _)| (n, t.to_qtensor().unwrap().data.len()))
@@ -226,13 +251,8 @@ fn every_recorded_value_is_bound() {
     };
     // Records of producers folded into their Clip: no cells (see `Fold`).
     let folded: std::collections::BTreeSet<String> = {
-        let values = read(&f.model, &f.digest, &f.trace).unwrap();
-        let c = ModelCircuit::new(
-            &f.model,
-            &values.op_witnesses(&f.model),
-            &Default::default(),
-        )
-        .unwrap();
+        let values = read(model, digest, honest_trace).unwrap();
+        let c = ModelCircuit::new(model, &values.op_witnesses(model), &Default::default()).unwrap();
         let nodes: Vec<u64> = c
             .ops()
             .iter()
@@ -248,7 +268,21 @@ fn every_recorded_value_is_bound() {
             })
             .collect()
     };
-    assert!(!folded.is_empty(), "the MLP's Gemm+Relu pairs are folded");
+    assert_eq!(
+        !folded.is_empty(),
+        folds,
+        "the MLP's Gemm+Relu pairs are folded exactly when the Relus are Clips"
+    );
+    if !folds {
+        assert!(
+            model
+                .graph
+                .nodes
+                .iter()
+                .any(|n| n.op.requant().is_some_and(|r| r.clamp.is_some())),
+            "the Relus are fused"
+        );
+    }
     for (k, (name, len)) in shapes.iter().enumerate() {
         for e in 0..*len {
             let mut d = Decoded {
@@ -262,26 +296,24 @@ fn every_recorded_value_is_bound() {
             }
             let what = format!("{name} element {e}");
             let trace = encode(&d);
-            if name.starts_with("input")
-                && trace == trace_of(&f.model, &f.digest, &recorded_inputs(&d))
-            {
+            if name.starts_with("input") && trace == trace_of(model, digest, &recorded_inputs(&d)) {
                 // Another correct execution: accepted, and proven with the changed input.
-                let values = read(&f.model, &f.digest, &trace).unwrap();
-                ModelCircuit::new(
-                    &f.model,
-                    &values.op_witnesses(&f.model),
-                    &Default::default(),
-                )
-                .unwrap_or_else(|e| panic!("{what}: an honest trace is refused: {e}"));
+                let values = read(model, digest, &trace).unwrap();
+                ModelCircuit::new(model, &values.op_witnesses(model), &Default::default())
+                    .unwrap_or_else(|e| panic!("{what}: an honest trace is refused: {e}"));
                 still_honest += 1;
                 continue;
             }
-            assert_refused(&f.model, &f.digest, &trace, &what, !folded.contains(name));
+            assert_refused(model, digest, &trace, &what, !folded.contains(name));
             count += 1;
         }
     }
     eprintln!("{count} single-value tamperings refused, {still_honest} were honest traces");
-    assert!(count > 100);
+    // Every value was changed once: the digits MLP has 64 inputs, 32 hidden values (64 when
+    // the Relu is a Clip) and 10 outputs.
+    let values: usize = shapes.iter().map(|(_, len)| len).sum();
+    assert_eq!(count + still_honest, values);
+    assert!(values >= 106, "{values} values");
     assert!(still_honest < 32, "{still_honest} input changes are honest");
 }
 

@@ -33,6 +33,10 @@ pub struct QuantOptions {
     /// SQNR ([`crate::mixed`]); `None` (default) keeps every activation at `bits` and every
     /// weight at `weight_bits`. Needs calibration data.
     pub mixed: Option<Mixed>,
+    /// Fuse every activation (`Relu`, `Clip`) that follows a Conv, Gemm or Rescale into that
+    /// op's requantization ([`crate::fuse_clamps`]; default `true`). The fused model computes
+    /// the same values with one node fewer per activation.
+    pub fuse_clamps: bool,
 }
 
 impl Default for QuantOptions {
@@ -43,6 +47,7 @@ impl Default for QuantOptions {
             per_channel: true,
             calibration: Calibration::MaxAbs,
             mixed: None,
+            fuse_clamps: true,
         }
     }
 }
@@ -172,8 +177,15 @@ pub fn quantize(graph: &Graph, calib: &[Tensor], options: &QuantOptions) -> Quan
             .filter(|b| b.is_some_and(|b| b > options.weight_bits))
             .count();
     }
+    let model = if options.fuse_clamps {
+        let fused = crate::fuse::fuse_clamps(c.model);
+        fused.validate()?;
+        fused
+    } else {
+        c.model
+    };
     Ok(Quantized {
-        model: c.model,
+        model,
         stages,
         folded,
         stats,
@@ -395,6 +407,7 @@ impl<'a> Converter<'a> {
             requant: crate::ops::Requant {
                 multipliers: vec![m],
                 shifts: vec![s],
+                clamp: None,
             },
         });
         let shape = self.shape(v).to_vec();

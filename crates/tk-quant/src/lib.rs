@@ -30,6 +30,7 @@ mod convert;
 mod error;
 pub mod file;
 pub mod fold;
+mod fuse;
 pub mod metrics;
 pub mod mixed;
 mod model;
@@ -44,10 +45,11 @@ mod validate;
 pub use calibrate::Calibration;
 pub use convert::{QuantOptions, Quantized, quantize};
 pub use error::{QuantError, QuantResult};
+pub use fuse::fuse_clamps;
 pub use mixed::Mixed;
 pub use model::{
-    INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel, QNode, QTensor, dequantize_outputs,
-    quantize_inputs,
+    INTEGER_SPEC_VERSION, NodeScale, OLDEST_INTEGER_SPEC_VERSION, QGraph, QModel, QNode, QTensor,
+    dequantize_outputs, quantize_inputs,
 };
 pub use requant::{add_multipliers, quantize_multiplier, quantize_value, round_half_up};
 pub use scales::ActScale;

@@ -4,8 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::QOp;
 
-/// Version of `docs/spec/integer-ops.md` this crate implements.
-pub const INTEGER_SPEC_VERSION: u32 = 1;
+/// Version of `docs/spec/integer-ops.md` this crate implements and writes. Version 2 added the
+/// fused clamp of Conv, Gemm and Rescale ([`crate::ops::Requant::clamp`]).
+pub const INTEGER_SPEC_VERSION: u32 = 2;
+
+/// Oldest version of the integer standard this crate still reads: every version-1 model is a
+/// version-2 model without fused clamps.
+pub const OLDEST_INTEGER_SPEC_VERSION: u32 = 1;
 
 /// A dense signed integer tensor, row-major.
 ///

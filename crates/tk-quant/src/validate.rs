@@ -1,7 +1,9 @@
 //! [`QModel::validate`]: everything a hostile `.tkq` could break, checked once.
 
 use crate::ops::{QOp, volume};
-use crate::{INTEGER_SPEC_VERSION, QModel, QNode, QuantError, QuantResult};
+use crate::{
+    INTEGER_SPEC_VERSION, OLDEST_INTEGER_SPEC_VERSION, QModel, QNode, QuantError, QuantResult,
+};
 
 /// Most nodes a quantized graph may hold.
 pub const MAX_NODES: usize = tk_ir::limits::MAX_NODES;
@@ -34,9 +36,9 @@ impl QModel {
     /// After `validate` succeeds, an interpreter following the spec cannot index out of
     /// bounds, divide by zero or overflow `i64` arithmetic (with `i128` for `acc * M`).
     pub fn validate(&self) -> QuantResult<()> {
-        if self.spec_version != INTEGER_SPEC_VERSION {
+        if !(OLDEST_INTEGER_SPEC_VERSION..=INTEGER_SPEC_VERSION).contains(&self.spec_version) {
             return Err(model_err(format!(
-                "integer standard version {} is not supported (this build implements {INTEGER_SPEC_VERSION})",
+                "integer standard version {} is not supported (this build implements {OLDEST_INTEGER_SPEC_VERSION} to {INTEGER_SPEC_VERSION})",
                 self.spec_version
             )));
         }
@@ -66,6 +68,12 @@ impl QModel {
                 reason,
             };
             let shape = node.op.as_def().check(&inputs, node).map_err(invalid)?;
+            if self.spec_version < 2 && node.op.requant().is_some_and(|r| r.clamp.is_some()) {
+                return Err(invalid(format!(
+                    "a fused clamp needs integer standard version 2, the model declares {}",
+                    self.spec_version
+                )));
+            }
             if shape != node.shape {
                 return Err(invalid(format!(
                     "declared shape {:?}, op implies {shape:?}",

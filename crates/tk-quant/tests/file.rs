@@ -133,6 +133,15 @@ fn every_truncation_is_an_error() {
 fn hostile_models_fail_validation() {
     let good = model();
     good.validate().unwrap();
+    // A version-1 model (no fused clamp) is still read.
+    let mut v1 = good.clone();
+    v1.spec_version = 1;
+    for n in &mut v1.graph.nodes {
+        if let QOp::Conv(c) = &mut n.op {
+            c.requant.clamp = None;
+        }
+    }
+    assert_eq!(file::from_bytes(&file::to_bytes(&v1).unwrap()).unwrap(), v1);
     let check = |edit: &dyn Fn(&mut QModel), what: &str| {
         let mut m = good.clone();
         edit(&mut m);
@@ -140,7 +149,11 @@ fn hostile_models_fail_validation() {
         assert!(file::from_bytes(&bytes).is_err(), "{what} was accepted");
         assert!(tk_quant::reference::run(&m, &[]).is_err());
     };
-    check(&|m| m.spec_version = 2, "spec version");
+    check(
+        &|m| m.spec_version = tk_quant::INTEGER_SPEC_VERSION + 1,
+        "spec version",
+    );
+    check(&|m| m.spec_version = 0, "spec version 0");
     check(&|m| m.graph.nodes[2].bits = 17, "bits 17");
     check(&|m| m.graph.nodes[2].bits = 1, "bits 1");
     check(&|m| m.graph.nodes[3].id = 7, "id");
@@ -161,6 +174,25 @@ fn hostile_models_fail_validation() {
     check(&|m| conv(m).requant.multipliers[0] = -5, "M < 0");
     check(&|m| conv(m).requant.shifts[0] = 63, "s = 63");
     check(&|m| conv(m).requant.shifts.push(3), "requant lengths");
+    check(
+        &|m| conv(m).requant.clamp = Some([5, 4]),
+        "empty fused clamp",
+    );
+    check(
+        &|m| conv(m).requant.clamp = Some([-129, 0]),
+        "clamp below range",
+    );
+    check(
+        &|m| conv(m).requant.clamp = Some([0, 128]),
+        "clamp above range",
+    );
+    check(
+        &|m| {
+            m.spec_version = 1;
+            conv(m).requant.clamp = Some([0, 127]);
+        },
+        "fused clamp in a version-1 model",
+    );
     check(
         &|m| conv(m).weight.data.iter_mut().for_each(|w| *w = i32::MAX),
         "accumulator bound",

@@ -57,6 +57,7 @@ fn model() -> QModel {
                 requant: Requant {
                     multipliers: vec![1_500_000_000],
                     shifts: vec![40],
+                    clamp: None,
                 },
             }),
             vec![2],

@@ -9,11 +9,13 @@ use crate::observer::ObserverError;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The model was produced for an integer standard this runtime does not implement.
-    #[error("model follows integer spec version {found}, this runtime implements {supported}")]
+    #[error(
+        "model follows integer spec version {found}, this runtime implements versions up to {supported}"
+    )]
     SpecVersion {
         /// Version found in the model.
         found: u32,
-        /// Version implemented here.
+        /// Newest version implemented here (every older one is read too).
         supported: u32,
     },
     /// `tk_quant::QModel::validate` rejected the model (shapes, parameters, worst-case

@@ -7,14 +7,14 @@
 //! safe on its own.
 
 use tk_quant::ops::QOp;
-use tk_quant::{INTEGER_SPEC_VERSION, QModel};
+use tk_quant::{INTEGER_SPEC_VERSION, OLDEST_INTEGER_SPEC_VERSION, QModel};
 
 use crate::RuntimeError;
 use crate::kernels::{arity, check_bits, check_range, checked_volume, well_formed};
 
 /// Checks the model's structure; see the module docs for what is covered.
 pub(crate) fn validate(model: &QModel) -> Result<(), RuntimeError> {
-    if model.spec_version != INTEGER_SPEC_VERSION {
+    if !(OLDEST_INTEGER_SPEC_VERSION..=INTEGER_SPEC_VERSION).contains(&model.spec_version) {
         return Err(RuntimeError::SpecVersion {
             found: model.spec_version,
             supported: INTEGER_SPEC_VERSION,

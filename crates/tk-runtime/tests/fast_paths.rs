@@ -51,12 +51,13 @@ fn requant_params(pairs: usize) -> impl Strategy<Value = Requant> {
         .prop_map(|(multipliers, shifts)| Requant {
             multipliers,
             shifts,
+            clamp: None,
         })
 }
 
-/// Spec requantization of exact accumulators, or the first `(index, acc)` beyond `2^40`.
+/// Spec requantization of exact accumulators (clamped to the fused clamp if any), or the first `(index, acc)` beyond `2^40`.
 fn finish(accs: &[i128], channel: impl Fn(usize) -> usize, op: &Requant, bits: u8) -> Expected {
-    let (lo, hi) = range(bits);
+    let (lo, hi) = op.clamp.map_or(range(bits), |[l, h]| (l, h));
     let mut data = Vec::with_capacity(accs.len());
     for (i, &acc) in accs.iter().enumerate() {
         if acc.unsigned_abs() >= BOUND {
@@ -213,7 +214,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(192))]
 
     #[test]
-    fn fast_conv_matches_spec(case in conv_case(), threads in 1usize..=3) {
+    fn fast_conv_matches_spec(
+        mut case in conv_case(),
+        threads in 1usize..=3,
+        clamp in common::clamp_choice(),
+    ) {
+        case.op.requant.clamp = common::clamp_in(clamp, case.bits);
         let expected = naive_conv(&case);
         let n = node(0, QOp::Conv(case.op.clone()), vec![0], case.out.clone(), case.bits);
         prop_assert_eq!(run(n, &case.x, threads), expected);
@@ -226,6 +232,7 @@ proptest! {
         bits in 2u8..=16,
         per_channel in any::<bool>(),
         threads in 1usize..=3,
+        clamp in common::clamp_choice(),
     ) {
         let x = tensor(vec![r, k], common::pseudo(seed, r * k, xr.0, xr.1));
         let w = tensor(vec![n, k], common::pseudo(seed ^ 1, n * k, wr.0, wr.1));
@@ -234,6 +241,7 @@ proptest! {
         let requant = Requant {
             multipliers: common::pseudo(seed ^ 3, pairs, 1, i32::MAX),
             shifts: common::pseudo(seed ^ 4, pairs, 20, 50).into_iter().map(|s| s as u8).collect(),
+            clamp: common::clamp_in(clamp, bits),
         };
         let mut accs = vec![];
         for row in 0..r {
@@ -265,6 +273,7 @@ fn fast_gemm_reports_the_first_overflow() {
     let requant = Requant {
         multipliers: vec![1 << 30],
         shifts: vec![60],
+        clamp: None,
     };
     let x = tensor(vec![r, k], x);
     let op = QOp::Gemm(Gemm {
@@ -294,10 +303,18 @@ fn assert_spec_on_1_to_3_threads(case: &ConvCase, what: &str) {
 }
 
 /// A depthwise 3x3 convolution and a pointwise one on a tensor large enough to be split
-/// between threads, compared with the spec.
+/// between threads, compared with the spec, without and with a fused clamp (a Relu, and a
+/// narrower one).
 #[test]
 fn large_depthwise_and_pointwise_convs_match_spec() {
-    for (cg, group, kh, pad) in [(1, 32, 3, 1), (32, 1, 1, 0), (8, 4, 3, 1)] {
+    for (cg, group, kh, pad, clamp) in [
+        (1, 32, 3, 1, None),
+        (32, 1, 1, 0, None),
+        (8, 4, 3, 1, None),
+        (1, 32, 3, 1, Some([0, 127])),
+        (32, 1, 1, 0, Some([0, 127])),
+        (8, 4, 3, 1, Some([-20, 90])),
+    ] {
         let (c, m, hw) = (cg * group, 32, 40);
         let op = Conv {
             strides: [1, 1],
@@ -312,6 +329,7 @@ fn large_depthwise_and_pointwise_convs_match_spec() {
             requant: Requant {
                 multipliers: common::pseudo(9, m, 1 << 30, i32::MAX),
                 shifts: vec![38; m],
+                clamp,
             },
         };
         let case = ConvCase {
@@ -323,7 +341,7 @@ fn large_depthwise_and_pointwise_convs_match_spec() {
             out: vec![1, m, hw, hw],
             bits: 8,
         };
-        assert_spec_on_1_to_3_threads(&case, &format!("cg {cg}"));
+        assert_spec_on_1_to_3_threads(&case, &format!("cg {cg} clamp {clamp:?}"));
     }
 }
 
@@ -344,6 +362,7 @@ fn few_position_convs_split_channels_and_match_spec() {
             requant: Requant {
                 multipliers: common::pseudo(13, m, 1 << 30, i32::MAX),
                 shifts: vec![40; m],
+                clamp: None,
             },
         };
         let case = ConvCase {
@@ -384,6 +403,7 @@ fn strided_depthwise_convs_match_spec() {
             requant: Requant {
                 multipliers: common::pseudo(13, c, 1 << 30, i32::MAX),
                 shifts: vec![38; c],
+                clamp: None,
             },
         };
         let oh = conv_out(hw, pads[0], pads[2], kh, dilation[0], stride[0]).unwrap();
@@ -430,6 +450,7 @@ fn huge_strides_match_spec() {
             requant: Requant {
                 multipliers: vec![1 << 30],
                 shifts: vec![33],
+                clamp: None,
             },
         };
         let oh = conv_out(4, 1, 1, 3, 1, stride[0]).unwrap();

@@ -108,14 +108,16 @@ proptest! {
         per_channel in any::<bool>(),
         params in proptest::collection::vec((common::multiplier(), 20u8..=36), 4),
         bits in 2u8..=16,
+        clamp in common::clamp_choice(),
     ) {
         let channels = x.shape[1];
         let pairs = if per_channel { channels } else { 1 };
         let requant_params = Requant {
             multipliers: params[..pairs].iter().map(|p| p.0).collect(),
             shifts: params[..pairs].iter().map(|p| p.1).collect(),
+            clamp: common::clamp_in(clamp, bits),
         };
-        let (lo, hi) = range(bits);
+        let (lo, hi) = requant_params.clamp.map_or(range(bits), |[l, h]| (l, h));
         let expected: Vec<i32> = x.data.iter().enumerate().map(|(i, &v)| {
             let (m, s) = requant_params.for_channel(unravel(i, &x.shape)[1]);
             requant(i128::from(v), i64::from(m), u32::from(s), lo, hi)
@@ -245,12 +247,14 @@ fn invalid_parameters_are_errors_not_panics() {
             requant: Requant {
                 multipliers: vec![1, 2, 3],
                 shifts: vec![0, 0, 0],
+                clamp: None,
             },
         }),
         QOp::Rescale(Rescale {
             requant: Requant {
                 multipliers: vec![1],
                 shifts: vec![],
+                clamp: None,
             },
         }),
         QOp::Clip(Clip { lo: 5, hi: 4 }),

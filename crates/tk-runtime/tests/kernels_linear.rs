@@ -50,10 +50,11 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
                 [1usize..=2, 1usize..=2],
                 [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2],
                 2u8..=16,
+                common::clamp_choice(),
             )
                 .prop_filter_map(
                     "window larger than padded input",
-                    move |(xd, wd, bias, (mult, shifts), strides, dilations, pads, bits)| {
+                    move |(xd, wd, bias, (mult, shifts), strides, dilations, pads, bits, clamp)| {
                         conv_out(h, pads[0], pads[2], kh, dilations[0], strides[0])?;
                         conv_out(w, pads[1], pads[3], kw, dilations[1], strides[1])?;
                         Some(ConvCase {
@@ -68,6 +69,7 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
                                 requant: Requant {
                                     multipliers: mult,
                                     shifts,
+                                    clamp: common::clamp_in(clamp, bits),
                                 },
                             },
                             bits,
@@ -104,6 +106,7 @@ fn naive_conv(x: &QTensor, op: &Conv, bits: u8) -> QTensor {
     )
     .unwrap();
     let (lo, hi) = range(bits);
+    let (lo, hi) = op.requant.clamp.map_or((lo, hi), |[l, h]| (l, h));
     let mg = m / op.group;
     let mut data = vec![];
     for b in 0..n {
@@ -164,6 +167,7 @@ proptest! {
         seed in any::<u64>(),
         bits in 2u8..=16,
         per_channel in any::<bool>(),
+        clamp in common::clamp_choice(),
     ) {
         let mut rng = rand_like::Rng(seed);
         use rand_like::*;
@@ -174,8 +178,9 @@ proptest! {
         let requant_params = Requant {
             multipliers: (0..pairs).map(|_| int(&mut rng, 1 << 30, i32::MAX)).collect(),
             shifts: (0..pairs).map(|_| int(&mut rng, 28, 44) as u8).collect(),
+            clamp: common::clamp_in(clamp, bits),
         };
-        let (lo, hi) = range(bits);
+        let (lo, hi) = requant_params.clamp.map_or(range(bits), |[l, h]| (l, h));
         let mut expected = vec![];
         for row in 0..r {
             for col in 0..n {
@@ -395,6 +400,7 @@ fn conv_accumulator_overflow_is_an_error() {
         requant: Requant {
             multipliers: vec![1],
             shifts: vec![0],
+            clamp: None,
         },
     };
     let err = run_single(QOp::Conv(op), vec![1, 1, 1, 1], 8, &[&x]).unwrap_err();
@@ -416,6 +422,7 @@ fn accumulator_just_below_the_bound_is_accepted() {
         requant: Requant {
             multipliers: vec![1],
             shifts: vec![40],
+            clamp: None,
         },
     };
     let y = run_single(QOp::Gemm(op.clone()), vec![1, 1], 8, &[&x]).unwrap();
@@ -452,6 +459,7 @@ fn huge_inputs_use_wide_accumulators_and_never_wrap() {
         requant: Requant {
             multipliers: vec![1],
             shifts: vec![0],
+            clamp: None,
         },
     };
     assert_eq!(

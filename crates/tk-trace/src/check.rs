@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use tk_quant::ops::QOp;
-use tk_quant::{INTEGER_SPEC_VERSION, QModel, QTensor};
+use tk_quant::{INTEGER_SPEC_VERSION, OLDEST_INTEGER_SPEC_VERSION, QModel, QTensor};
 use tk_runtime::RuntimeError;
 
 use crate::digest::ModelDigest;
@@ -195,7 +195,9 @@ fn check_header<R: Read>(
             &h.model_digest,
         ));
     }
-    if h.spec_version != model.spec_version || h.spec_version != INTEGER_SPEC_VERSION {
+    if h.spec_version != model.spec_version
+        || !(OLDEST_INTEGER_SPEC_VERSION..=INTEGER_SPEC_VERSION).contains(&h.spec_version)
+    {
         return Err(mismatch(
             None,
             "header.spec_version",

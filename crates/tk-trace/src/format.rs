@@ -8,8 +8,9 @@ pub const MAGIC: [u8; 8] = *b"TKTRACE\0";
 pub const FORMAT_MAJOR: u32 = 1;
 
 /// Minor format version (header field `format_minor`): additions that older readers of the
-/// same major may ignore.
-pub const FORMAT_MINOR: u32 = 0;
+/// same major may ignore. Minor 1 added the fused clamp bounds `lo`, `hi` to the params of
+/// Conv, Gemm and Rescale (integer standard version 2).
+pub const FORMAT_MINOR: u32 = 1;
 
 /// Hard limits a [`crate::TraceReader`] enforces before allocating or trusting anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

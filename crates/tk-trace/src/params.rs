@@ -48,10 +48,10 @@ pub struct Params {
     /// Mul: multiplier.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub m: Option<i64>,
-    /// Clip: lower bound.
+    /// Clip: lower bound; Conv, Gemm, Rescale: lower bound of the fused clamp, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lo: Option<i64>,
-    /// Clip: upper bound.
+    /// Clip: upper bound; Conv, Gemm, Rescale: upper bound of the fused clamp, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hi: Option<i64>,
     /// Lut: smallest input value.
@@ -93,6 +93,10 @@ fn u64s(v: &[usize]) -> Option<Vec<u64>> {
 fn requant(p: &mut Params, r: &Requant) {
     p.multipliers = Some(r.multipliers.iter().map(|&m| i64::from(m)).collect());
     p.shifts = Some(r.shifts.iter().map(|&s| u64::from(s)).collect());
+    if let Some([lo, hi]) = r.clamp {
+        p.lo = Some(i64::from(lo));
+        p.hi = Some(i64::from(hi));
+    }
 }
 
 fn geometry(p: &mut Params, g: &PoolGeometry) {

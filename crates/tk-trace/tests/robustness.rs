@@ -270,6 +270,45 @@ fn an_out_of_range_output_fails_its_range_check() {
 }
 
 #[test]
+fn an_output_outside_the_fused_clamp_or_a_tampered_clamp_fails() {
+    // The Gemm (record 3) has the fused clamp [-100, 100]: 101 fits its 8 bits but not the
+    // clamp, so only the replay catches it.
+    let clean = decode(&tiny_trace());
+    let Frame::Record(r) = &clean.frames[4] else {
+        panic!()
+    };
+    assert_eq!(
+        (r.op.as_str(), r.params.lo, r.params.hi),
+        ("Gemm", Some(-100), Some(100))
+    );
+    let mut d = decode(&tiny_trace());
+    let Frame::Record(r) = &mut d.frames[4] else {
+        panic!()
+    };
+    r.output.data[0] = 101;
+    let err = check_err(&encode(&d));
+    assert_eq!(
+        (err.record, err.field.as_str()),
+        (Some(3), "output.data[0]"),
+        "{err}"
+    );
+    // Params that claim another clamp, or none.
+    for (lo, hi) in [(Some(-101), Some(100)), (None, None)] {
+        let mut d = decode(&tiny_trace());
+        let Frame::Record(r) = &mut d.frames[4] else {
+            panic!()
+        };
+        (r.params.lo, r.params.hi) = (lo, hi);
+        let err = check_err(&encode(&d));
+        assert_eq!(
+            (err.record, err.field.as_str()),
+            (Some(3), "params"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn a_tampered_input_reference_fails_at_its_record() {
     let mut d = decode(&tiny_trace());
     // Record 2 (Reshape) reads record 1 (Clip); point it at record 0 (Conv) instead, which

@@ -60,6 +60,7 @@ fn slice_requant(rq: &Requant, c0: usize, c1: usize) -> Requant {
         Requant {
             multipliers: rq.multipliers[c0..c1].to_vec(),
             shifts: rq.shifts[c0..c1].to_vec(),
+            clamp: rq.clamp,
         }
     }
 }

@@ -127,7 +127,11 @@ pub fn execute(model: &QModel, inputs: &[QTensor]) -> Vec<QTensor> {
     let mut out: Vec<QTensor> = Vec::new();
     for node in &g.nodes {
         let x = |i: usize| &out[node.inputs[i]];
-        let (lo, hi) = (node.lo(), node.hi());
+        // The final clamp: the output range, or a fused clamp.
+        let (lo, hi) = node
+            .op
+            .requant()
+            .map_or((node.lo(), node.hi()), |r| r.bounds(node.lo(), node.hi()));
         let n_out: usize = node.shape.iter().product();
         let data: Vec<i32> = match &node.op {
             QOp::Input(_) => {
@@ -585,6 +589,7 @@ pub fn mdot_conv_model() -> (QModel, Vec<QTensor>) {
         requant: tk_quant::ops::Requant {
             multipliers: vec![1_200_000_000],
             shifts: vec![38],
+            clamp: None,
         },
     };
     let y = b.op("conv", QOp::Conv(op), &[x], &[1, 8, 5, 5], 8);

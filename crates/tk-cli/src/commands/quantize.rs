@@ -48,6 +48,10 @@ pub struct QuantArgs {
     /// narrow).
     #[arg(long, value_name = "BITS", default_value_t = tk_quant::Mixed::default().weight_bits)]
     pub mixed_weight_bits: u8,
+    /// Keep every activation (`Relu`, `Clip`) as its own node instead of fusing it into the
+    /// Conv, Gemm or Rescale before it (same values; one more node and trace record each).
+    #[arg(long)]
+    pub no_fuse: bool,
 }
 
 impl QuantArgs {
@@ -66,6 +70,7 @@ impl QuantArgs {
                 weight_bits: self.mixed_weight_bits.max(self.weight_bits),
                 ..tk_quant::Mixed::default()
             }),
+            fuse_clamps: !self.no_fuse,
         }
     }
 

@@ -26,7 +26,7 @@ pub struct Conv {
 }
 
 impl super::QOpDef for Conv {
-    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+    fn check(&self, inputs: &[&crate::QNode], node: &crate::QNode) -> Result<Vec<usize>, String> {
         super::expect_arity(inputs, 1)?;
         let x = &inputs[0].shape;
         super::check_tensor(&self.weight, "weight")?;
@@ -62,7 +62,7 @@ impl super::QOpDef for Conv {
                 self.bias.len()
             ));
         }
-        self.requant.check(m)?;
+        self.requant.check(m, node)?;
         let per_channel = self.weight.data.len() / m.max(1);
         for (ch, (row, &b)) in self
             .weight

@@ -18,7 +18,7 @@ pub struct Gemm {
 }
 
 impl super::QOpDef for Gemm {
-    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+    fn check(&self, inputs: &[&crate::QNode], node: &crate::QNode) -> Result<Vec<usize>, String> {
         super::expect_arity(inputs, 1)?;
         super::check_tensor(&self.weight, "weight")?;
         let (x, w) = (&inputs[0].shape, &self.weight.shape);
@@ -31,7 +31,7 @@ impl super::QOpDef for Gemm {
         if self.bias.len() != n {
             return Err(format!("{} biases for {n} output columns", self.bias.len()));
         }
-        self.requant.check(n)?;
+        self.requant.check(n, node)?;
         for (col, (row, &b)) in self
             .weight
             .data

@@ -93,21 +93,28 @@ pub fn check_tensor(t: &crate::QTensor, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Per-tensor or per-channel requantization parameters `(M, s)` (spec section 3).
+/// Per-tensor or per-channel requantization parameters `(M, s)` (spec section 3), with an
+/// optional fused clamp.
 ///
 /// Either one pair (per tensor) or one pair per output channel. Every `M` is in `1..2^31`,
-/// every `s` in `0..=62`.
+/// every `s` in `0..=62`. When `clamp` is `Some([lo, hi])` the op's result is clamped to
+/// `[lo, hi]` instead of its output range: this is an activation (`Relu`, `Clip`) fused into
+/// the op. It lies within the output range and `lo <= hi`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requant {
     /// Multipliers `M`.
     pub multipliers: Vec<i32>,
     /// Shifts `s`, same length as `multipliers`.
     pub shifts: Vec<u8>,
+    /// Fused clamp bounds `[lo, hi]`, replacing the output range (integer spec version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamp: Option<[i32; 2]>,
 }
 
 impl Requant {
-    /// Checks the pairs: equal lengths, one pair or exactly `channels` pairs, each valid.
-    pub fn check(&self, channels: usize) -> Result<(), String> {
+    /// Checks the pairs (equal lengths, one pair or exactly `channels` pairs, each valid) and
+    /// the fused clamp against `node`'s output range.
+    pub fn check(&self, channels: usize, node: &QNode) -> Result<(), String> {
         let n = self.multipliers.len();
         if n != self.shifts.len() {
             return Err(format!("{n} multipliers but {} shifts", self.shifts.len()));
@@ -118,7 +125,22 @@ impl Requant {
         for (&m, &s) in self.multipliers.iter().zip(&self.shifts) {
             check_multiplier(m, s)?;
         }
+        if let Some([lo, hi]) = self.clamp
+            && !(node.lo() <= lo && lo <= hi && hi <= node.hi())
+        {
+            return Err(format!(
+                "fused clamp [{lo}, {hi}] is empty or leaves the output range [{}, {}]",
+                node.lo(),
+                node.hi()
+            ));
+        }
         Ok(())
+    }
+
+    /// The bounds of the final clamp: the fused clamp if any, else `[lo, hi]` (the output
+    /// range).
+    pub fn bounds(&self, lo: i32, hi: i32) -> (i32, i32) {
+        self.clamp.map_or((lo, hi), |[l, h]| (l, h))
     }
 
     /// `(M, s)` for output channel `c` (channel 0 for per-tensor parameters). Panics when `c`
@@ -209,6 +231,29 @@ macro_rules! declare_qops {
             }
         }
     };
+}
+
+impl QOp {
+    /// The requantization of the ops that have one (Conv, Gemm, Rescale): these are the ops
+    /// that may carry a fused clamp.
+    pub fn requant(&self) -> Option<&Requant> {
+        match self {
+            QOp::Conv(op) => Some(&op.requant),
+            QOp::Gemm(op) => Some(&op.requant),
+            QOp::Rescale(op) => Some(&op.requant),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to [`QOp::requant`].
+    pub fn requant_mut(&mut self) -> Option<&mut Requant> {
+        match self {
+            QOp::Conv(op) => Some(&mut op.requant),
+            QOp::Gemm(op) => Some(&mut op.requant),
+            QOp::Rescale(op) => Some(&mut op.requant),
+            _ => None,
+        }
+    }
 }
 
 declare_qops! {

@@ -12,7 +12,7 @@ pub struct Rescale {
 }
 
 impl super::QOpDef for Rescale {
-    fn check(&self, inputs: &[&crate::QNode], _node: &crate::QNode) -> Result<Vec<usize>, String> {
+    fn check(&self, inputs: &[&crate::QNode], node: &crate::QNode) -> Result<Vec<usize>, String> {
         super::expect_arity(inputs, 1)?;
         let shape = &inputs[0].shape;
         let channels = if self.requant.multipliers.len() == 1 {
@@ -22,7 +22,7 @@ impl super::QOpDef for Rescale {
                 .get(1)
                 .ok_or("per-channel rescaling needs rank at least 2")?
         };
-        self.requant.check(channels)?;
+        self.requant.check(channels, node)?;
         Ok(shape.clone())
     }
 }

@@ -1,4 +1,5 @@
-//! `Conv` and `Gemm`: `acc = bias + Σ w * x`, then per-channel requantization.
+//! `Conv` and `Gemm`: `acc = bias + Σ w * x`, then per-channel requantization (clamped to the
+//! fused clamp when there is one).
 
 use crate::ops::{Conv, Gemm};
 use crate::{QNode, QTensor};
@@ -8,6 +9,7 @@ pub(super) fn conv(op: &Conv, node: &QNode, x: &QTensor) -> Vec<i32> {
     let (c_in, h, w) = (xs[1], xs[2] as i64, xs[3] as i64);
     let (m_out, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
     let mg = m_out / op.group;
+    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
     let mut out = Vec::with_capacity(ys.iter().product());
     for n in 0..ys[0] {
         for m in 0..ys[1] {
@@ -35,7 +37,7 @@ pub(super) fn conv(op: &Conv, node: &QNode, x: &QTensor) -> Vec<i32> {
                             }
                         }
                     }
-                    out.push(super::requant(acc, mult, shift, node.lo(), node.hi()));
+                    out.push(super::requant(acc, mult, shift, lo, hi));
                 }
             }
         }
@@ -46,6 +48,7 @@ pub(super) fn conv(op: &Conv, node: &QNode, x: &QTensor) -> Vec<i32> {
 pub(super) fn gemm(op: &Gemm, node: &QNode, x: &QTensor) -> Vec<i32> {
     let (r, k) = (x.shape[0], x.shape[1]);
     let n_out = op.weight.shape[0];
+    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
     let mut out = Vec::with_capacity(r * n_out);
     for row in 0..r {
         for n in 0..n_out {
@@ -54,7 +57,7 @@ pub(super) fn gemm(op: &Gemm, node: &QNode, x: &QTensor) -> Vec<i32> {
                 acc += i128::from(x.data[row * k + kk]) * i128::from(op.weight.data[n * k + kk]);
             }
             let (mult, shift) = op.requant.for_channel(n);
-            out.push(super::requant(acc, mult, shift, node.lo(), node.hi()));
+            out.push(super::requant(acc, mult, shift, lo, hi));
         }
     }
     out

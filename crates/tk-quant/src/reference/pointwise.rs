@@ -31,6 +31,7 @@ pub(super) fn mul(op: &Mul, node: &QNode, a: &QTensor, b: &QTensor) -> Vec<i32> 
 }
 
 pub(super) fn rescale(op: &Rescale, node: &QNode, x: &QTensor) -> Vec<i32> {
+    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
     x.data
         .iter()
         .enumerate()
@@ -41,7 +42,7 @@ pub(super) fn rescale(op: &Rescale, node: &QNode, x: &QTensor) -> Vec<i32> {
                 unravel(flat, &x.shape)[1]
             };
             let (m, s) = op.requant.for_channel(c);
-            requant(i128::from(v), m, s, node.lo(), node.hi())
+            requant(i128::from(v), m, s, lo, hi)
         })
         .collect()
 }

@@ -43,11 +43,13 @@ pub(super) fn by_constant(
         Requant {
             multipliers: vec![pairs[0].0],
             shifts: vec![pairs[0].1],
+            clamp: None,
         }
     } else {
         Requant {
             multipliers: pairs.iter().map(|p| p.0).collect(),
             shifts: pairs.iter().map(|p| p.1).collect(),
+            clamp: None,
         }
     };
     Ok(Some(cx.push(

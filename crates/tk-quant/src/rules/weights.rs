@@ -110,11 +110,13 @@ fn quantize_at(
         Requant {
             multipliers: vec![pairs[0].0],
             shifts: vec![pairs[0].1],
+            clamp: None,
         }
     } else {
         Requant {
             multipliers: pairs.iter().map(|p| p.0).collect(),
             shifts: pairs.iter().map(|p| p.1).collect(),
+            clamp: None,
         }
     };
     let rounded_w: Vec<f32> = data

@@ -132,24 +132,38 @@ pub(crate) struct Ctx<'a> {
     pub node: &'a QNode,
     /// Its op name.
     pub op: &'static str,
-    /// Output range.
+    /// Lower bound of the op's final clamp: the output range's, or the fused clamp's
+    /// ([`tk_quant::ops::Requant::clamp`]) for Conv, Gemm and Rescale.
     pub lo: i32,
-    /// Output range.
+    /// Upper bound of the op's final clamp (see `lo`).
     pub hi: i32,
 }
 
 impl<'a> Ctx<'a> {
-    /// Checks the node's bit width and derives its range.
+    /// Checks the node's bit width and derives its clamp bounds.
     pub fn new(node: &'a QNode) -> Result<Ctx<'a>, RuntimeError> {
         check_bits(node)?;
         let (lo, hi) = bit_range(node.bits);
         // bits <= 16, so both bounds fit an i32.
-        Ok(Ctx {
+        let (lo, hi) = (lo as i32, hi as i32);
+        let ctx = Ctx {
             node,
             op: node.op.name(),
-            lo: lo as i32,
-            hi: hi as i32,
-        })
+            lo,
+            hi,
+        };
+        match node.op.requant().and_then(|r| r.clamp) {
+            None => Ok(ctx),
+            Some([l, h]) if lo <= l && l <= h && h <= hi => Ok(Ctx {
+                lo: l,
+                hi: h,
+                ..ctx
+            }),
+            Some(_) => Err(ctx.param(
+                "requant.clamp",
+                "must be a non-empty interval inside the output range",
+            )),
+        }
     }
 
     /// A parameter error.

@@ -105,6 +105,22 @@ pub fn shift() -> impl Strategy<Value = u8> {
     prop_oneof![3 => 26u8..=42, 1 => 0u8..=62]
 }
 
+/// A choice of fused clamp: `None` (the output range) or two fractions that
+/// [`clamp_in`] maps into a range.
+pub fn clamp_choice() -> impl Strategy<Value = Option<(u16, u16)>> {
+    prop_oneof![1 => Just(None), 2 => any::<(u16, u16)>().prop_map(Some)]
+}
+
+/// The fused clamp `[lo', hi']` a [`clamp_choice`] picks inside the range of `bits` bits:
+/// `lo'` anywhere in the range, `hi'` anywhere from `lo'` to the top (a Relu is `lo' = 0`).
+pub fn clamp_in(choice: Option<(u16, u16)>, bits: u8) -> Option<[i32; 2]> {
+    let (lo, hi) = range(bits);
+    choice.map(|(a, b)| {
+        let l = lo + (i32::from(a) % (hi - lo + 1));
+        [l, l + (i32::from(b) % (hi - l + 1))]
+    })
+}
+
 /// A multiplier `M` in `1..2^31`, mostly normalised (`>= 2^30`).
 pub fn multiplier() -> impl Strategy<Value = i32> {
     prop_oneof![3 => (1i32 << 30)..=i32::MAX, 1 => 1i32..=i32::MAX]
@@ -144,6 +160,7 @@ pub fn cnn(c: usize, hw: usize, k: usize, seed: u64) -> QModel {
         requant: Requant {
             multipliers: pseudo(seed + 2, k, 1 << 30, i32::MAX),
             shifts: vec![40; k],
+            clamp: None,
         },
     };
     let gemm = Gemm {
@@ -152,6 +169,7 @@ pub fn cnn(c: usize, hw: usize, k: usize, seed: u64) -> QModel {
         requant: Requant {
             multipliers: vec![1 << 30],
             shifts: vec![42],
+            clamp: None,
         },
     };
     let exp_table: Vec<i32> = (0..64).map(|d| (1 << 14) >> (d / 4)).collect();

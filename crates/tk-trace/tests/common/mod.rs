@@ -37,7 +37,8 @@ pub fn pseudo(seed: u64, len: usize, lo: i32, hi: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Input `[1, c, hw, hw]` -> Conv 3x3 pad 1 (`k` channels) -> Clip -> Reshape -> Gemm (`n`).
+/// Input `[1, c, hw, hw]` -> Conv 3x3 pad 1 (`k` channels) -> Clip -> Reshape -> Gemm (`n`,
+/// with a fused clamp `[-100, 100]`).
 pub fn cnn(c: usize, hw: usize, k: usize, n: usize) -> QModel {
     let flat = k * hw * hw;
     let conv = Conv {
@@ -50,6 +51,7 @@ pub fn cnn(c: usize, hw: usize, k: usize, n: usize) -> QModel {
         requant: Requant {
             multipliers: pseudo(3, k, 1 << 30, i32::MAX),
             shifts: vec![39; k],
+            clamp: None,
         },
     };
     let gemm = Gemm {
@@ -58,6 +60,7 @@ pub fn cnn(c: usize, hw: usize, k: usize, n: usize) -> QModel {
         requant: Requant {
             multipliers: vec![1_500_000_000],
             shifts: vec![41],
+            clamp: Some([-100, 100]),
         },
     };
     QModel {
