@@ -237,11 +237,8 @@ pub(crate) fn lower(
             Ok(&g.nodes[*p].shape)
         };
         let bound_of = |slot: usize| -> u128 { 1u128 << (g.nodes[node.inputs[slot]].bits - 1) };
-        // The final clamp: the output range, or a Conv's, Gemm's or Rescale's fused clamp.
-        let (lo, hi) = node
-            .op
-            .requant()
-            .map_or((node.lo(), node.hi()), |r| r.bounds(node.lo(), node.hi()));
+        // The final clamp: the output range, or a fused clamp.
+        let (lo, hi) = node.clamp_bounds();
         if lo > hi || lo < node.lo() || hi > node.hi() {
             return Err(invalid(
                 id,

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tk_circuit::field::fe;
 use tk_circuit::prelude::*;
-use tk_quant::ops::{Clip, Gemm, QOp, Requant};
+use tk_quant::ops::{Add, Clip, Gemm, QOp, Requant};
 use tk_quant::{QModel, QTensor};
 
 fn gemm(k: usize, n: usize, seed: u64) -> QOp {
@@ -136,16 +136,74 @@ fn an_empty_or_out_of_range_fused_clamp_is_refused() {
     }
 }
 
+/// a [1, 2, 3, 3] + b [1, 2, 1, 1] -> relu, fused into the Add (unfused: x, y, add, relu).
+fn residual() -> (QModel, QModel, Vec<QTensor>) {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 2, 3, 3], 8);
+    let y = b.input(&[1, 2, 1, 1], 8);
+    let op = QOp::Add(Add {
+        ma: 1_000_000_000,
+        mb: -700_000_000,
+        shift: 30,
+        clamp: None,
+    });
+    let s = b.op("add", op, &[x, y], &[1, 2, 3, 3], 8);
+    let r = b.op(
+        "relu",
+        QOp::Clip(Clip { lo: 0, hi: 127 }),
+        &[s],
+        &[1, 2, 3, 3],
+        8,
+    );
+    b.output(r);
+    let mut unfused = b.build();
+    unfused.scales = (0..4)
+        .map(|node| tk_quant::NodeScale { node, scale: 0.5 })
+        .collect();
+    unfused.validate().unwrap();
+    let m = tk_quant::fuse_clamps(unfused.clone());
+    assert_eq!(m.graph.nodes.len(), 3);
+    assert_eq!(m.graph.nodes[2].op.fused_clamp(), Some([0, 127]));
+    let inputs = vec![
+        tensor(&[1, 2, 3, 3], values(18, -128, 127, 21)),
+        tensor(&[1, 2, 1, 1], vec![90, -60]),
+    ];
+    (unfused, m, inputs)
+}
+
+#[test]
+fn a_relu_fused_into_an_add_is_proven_and_checked() {
+    let (unfused, m, x) = residual();
+    let (before, after) = (execute(&unfused, &x), execute(&m, &x));
+    assert_eq!(after[2], before[3]);
+    let e = before[2].data.iter().position(|&v| v < 0).unwrap();
+    assert_satisfied(&circuit(&m, &x));
+    // The unclamped (negative) sum claimed as the fused Add's output.
+    let mut values = after.clone();
+    values[2].data[e] = before[2].data[e];
+    let c =
+        ModelCircuit::new_unchecked(&m, &witnesses(&m, &values), &PlanOptions::default()).unwrap();
+    let f = failures(&c);
+    assert!(
+        f.iter()
+            .any(|f| f.contains("b_lo * (y - lo) = 0") && f.contains("add")),
+        "{f:#?}"
+    );
+}
+
 #[test]
 fn a_fused_clamp_proves_and_verifies() {
     let (m, x, _, _) = fused(0, 127);
-    let c = circuit(&m, &x);
-    let params = setup_params(c.k(), 1);
-    let pk = keygen(&params, &c).expect("keygen");
-    let proof = prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(7)).expect("prove");
-    verify(&params, &pk.vk(), c.instance(), &proof).expect("verify");
-    // Another claimed output does not verify.
-    let y = execute(&m, &x)[FUSED_FC2].data[0];
-    let wrong = instance_with_output(&c, &m, 0, i64::from(y) + 1);
-    assert!(verify(&params, &pk.vk(), &wrong, &proof).is_err());
+    let (_, add, add_inputs) = residual();
+    for (m, x, out) in [(&m, &x, FUSED_FC2), (&add, &add_inputs, 2)] {
+        let c = circuit(m, x);
+        let params = setup_params(c.k(), 1);
+        let pk = keygen(&params, &c).expect("keygen");
+        let proof = prove(&params, &pk, &c, ChaCha20Rng::seed_from_u64(7)).expect("prove");
+        verify(&params, &pk.vk(), c.instance(), &proof).expect("verify");
+        // Another claimed output does not verify.
+        let y = execute(m, x)[out].data[0];
+        let wrong = instance_with_output(&c, m, 0, i64::from(y) + 1);
+        assert!(verify(&params, &pk.vk(), &wrong, &proof).is_err());
+    }
 }

@@ -87,6 +87,7 @@ fn elementwise_model() -> (QModel, Vec<QTensor>) {
         ma: 1 << 29,
         mb: 3 << 28,
         shift: 30,
+        clamp: None,
     };
     let s = b.op("add", QOp::Add(add), &[x, y], &shape, 8);
     let mul = Mul {
@@ -206,6 +207,7 @@ fn const_model() -> (QModel, Vec<QTensor>) {
         ma: 1 << 30,
         mb: 1 << 30,
         shift: 30,
+        clamp: None,
     };
     let a = b.op("add", QOp::Add(add), &[f, k2], &[6], 8);
     b.output(a);

@@ -197,6 +197,7 @@ fn add_proves_and_verifies() {
             ma: 1_000_000_000,
             mb: -700_000_000,
             shift: 30,
+            clamp: None,
         }),
         &[x, y],
         &[1, 4, 3, 3],

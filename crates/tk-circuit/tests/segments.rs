@@ -69,6 +69,7 @@ fn resnet_like() -> QModel {
             ma: 1 << 29,
             mb: 3 << 28,
             shift: 30,
+            clamp: None,
         }),
         &[c3, p],
         &[1, 8, 4, 4],

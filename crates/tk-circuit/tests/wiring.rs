@@ -81,6 +81,7 @@ fn model() -> (tk_quant::QModel, Vec<tk_quant::QTensor>) {
             ma: 1 << 30,
             mb: 1 << 30,
             shift: 30,
+            clamp: None,
         }),
         &[f, k2],
         &[1, 20],

@@ -33,7 +33,7 @@ pub struct QuantOptions {
     /// SQNR ([`crate::mixed`]); `None` (default) keeps every activation at `bits` and every
     /// weight at `weight_bits`. Needs calibration data.
     pub mixed: Option<Mixed>,
-    /// Fuse every activation (`Relu`, `Clip`) that follows a Conv, Gemm or Rescale into that
+    /// Fuse every activation (`Relu`, `Clip`) that follows a Conv, Gemm, Rescale or Add into that
     /// op's requantization ([`crate::fuse_clamps`]; default `true`). The fused model computes
     /// the same values with one node fewer per activation.
     pub fuse_clamps: bool,

@@ -1,6 +1,6 @@
 //! Fusing activations into their producer's requantization: a `Clip` (or `Relu`) whose only
-//! input is a Conv, Gemm or Rescale that nothing else reads becomes that op's fused clamp
-//! ([`Requant::clamp`](crate::ops::Requant::clamp)).
+//! input is a Conv, Gemm, Rescale or Add that nothing else reads becomes that op's fused clamp
+//! ([`QOp::fused_clamp`]).
 //!
 //! `clamp(clamp(v, lo, hi), lo', hi') = clamp(v, max(lo, lo'), min(hi, hi'))` whenever the two
 //! intervals meet, so the fused model computes exactly the same values at every remaining
@@ -9,7 +9,7 @@
 use crate::ops::QOp;
 use crate::{INTEGER_SPEC_VERSION, NodeScale, QGraph, QModel};
 
-/// Fuses every `Clip` whose input `p` is a Conv, Gemm or Rescale when `p` has no other reader,
+/// Fuses every `Clip` whose input `p` is a Conv, Gemm, Rescale or Add when `p` has no other reader,
 /// is not a graph output, and has the Clip's bit width and scale, and the two ranges meet.
 /// Chains of Clips fuse one after the other. The fused node keeps `p`'s name and IR node; it
 /// takes the Clip's place as a graph output. Node ids are renumbered in order, and the model
@@ -28,14 +28,12 @@ pub fn fuse_clamps(mut model: QModel) -> QModel {
     for &o in &model.graph.outputs {
         is_output[o] = true;
     }
-    let scale = |id: usize| {
-        model
-            .scales
-            .iter()
-            .find(|s| s.node == id)
-            .map(|s| s.scale.to_bits())
-    };
-    let scales: Vec<Option<u32>> = (0..n).map(scale).collect();
+    let mut scales: Vec<Option<u32>> = vec![None; n];
+    for s in &model.scales {
+        if let Some(slot) = scales.get_mut(s.node) {
+            *slot = Some(s.scale.to_bits());
+        }
+    }
     // `into[i]`: the node that holds node `i`'s value after fusion.
     let mut into: Vec<usize> = (0..n).collect();
     let mut fused = 0usize;
@@ -54,10 +52,10 @@ pub fn fuse_clamps(mut model: QModel) -> QModel {
             continue;
         };
         let producer = &model.graph.nodes[p];
-        let Some(requant) = producer.op.requant() else {
+        if !producer.op.takes_fused_clamp() {
             continue;
-        };
-        let (lo, hi) = requant.bounds(producer.lo(), producer.hi());
+        }
+        let (lo, hi) = producer.clamp_bounds();
         let (lo, hi) = (lo.max(clip.lo), hi.min(clip.hi));
         if readers[p] != 1
             || is_output[p]
@@ -69,8 +67,8 @@ pub fn fuse_clamps(mut model: QModel) -> QModel {
         }
         let clip_readers = readers[c];
         let clip_is_output = is_output[c];
-        if let Some(r) = model.graph.nodes[p].op.requant_mut() {
-            r.clamp = Some([lo, hi]);
+        if let Some(slot) = model.graph.nodes[p].op.fused_clamp_slot() {
+            *slot = Some([lo, hi]);
         }
         readers[p] = clip_readers;
         is_output[p] = clip_is_output;
@@ -201,6 +199,29 @@ mod tests {
         assert_eq!(f.graph.outputs, vec![2]);
         let ids: Vec<usize> = f.scales.iter().map(|s| s.node).collect();
         assert_eq!(ids, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_relu_after_an_add_fuses_into_it() {
+        let add = QOp::Add(crate::ops::Add {
+            ma: 1 << 20,
+            mb: 1 << 20,
+            shift: 21,
+            clamp: None,
+        });
+        let m = model(
+            vec![
+                input(),
+                node(1, add, vec![0, 0]),
+                node(2, clip(0, 127), vec![1]),
+            ],
+            vec![2],
+        );
+        let f = fuse_clamps(m);
+        f.validate().unwrap();
+        assert_eq!(f.graph.nodes.len(), 2);
+        assert_eq!(f.graph.nodes[1].op.fused_clamp(), Some([0, 127]));
+        assert_eq!(f.graph.nodes[1].clamp_bounds(), (0, 127));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ops::QOp;
 
 /// Version of `docs/spec/integer-ops.md` this crate implements and writes. Version 2 added the
-/// fused clamp of Conv, Gemm and Rescale ([`crate::ops::Requant::clamp`]).
+/// fused clamp of Conv, Gemm, Rescale and Add ([`QOp::fused_clamp`]).
 pub const INTEGER_SPEC_VERSION: u32 = 2;
 
 /// Oldest version of the integer standard this crate still reads: every version-1 model is a
@@ -79,6 +79,14 @@ impl QNode {
     /// Largest value the output may hold.
     pub fn hi(&self) -> i32 {
         (1i32 << (self.bits - 1)) - 1
+    }
+
+    /// Bounds of the op's final clamp: its fused clamp ([`QOp::fused_clamp`]) or else the
+    /// output range `[lo(), hi()]`.
+    pub fn clamp_bounds(&self) -> (i32, i32) {
+        self.op
+            .fused_clamp()
+            .map_or((self.lo(), self.hi()), |[l, h]| (l, h))
     }
 }
 

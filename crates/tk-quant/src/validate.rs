@@ -68,7 +68,7 @@ impl QModel {
                 reason,
             };
             let shape = node.op.as_def().check(&inputs, node).map_err(invalid)?;
-            if self.spec_version < 2 && node.op.requant().is_some_and(|r| r.clamp.is_some()) {
+            if self.spec_version < 2 && node.op.fused_clamp().is_some() {
                 return Err(invalid(format!(
                     "a fused clamp needs integer standard version 2, the model declares {}",
                     self.spec_version

@@ -45,6 +45,7 @@ fn model() -> QModel {
                 ma: 1 << 20,
                 mb: 1 << 20,
                 shift: 21,
+                clamp: None,
             }),
             vec![0, 1],
             vec![1, 8],

@@ -64,7 +64,9 @@ proptest! {
         mb in -(1i32 << 24) + 1..(1i32 << 24),
         shift in common::shift(),
         bits in 2u8..=16,
+        clamp in common::clamp_choice(),
     ) {
+        let clamp = common::clamp_in(clamp, bits);
         let out: Vec<usize> = {
             let rank = a.shape.len().max(b.shape.len());
             (0..rank).map(|k| {
@@ -73,13 +75,13 @@ proptest! {
                 da.max(db)
             }).collect()
         };
-        let (lo, hi) = range(bits);
+        let (lo, hi) = clamp.map_or(range(bits), |[l, h]| (l, h));
         let expected: Vec<i32> = (0..out.iter().product()).map(|i| {
             let idx = unravel(i, &out);
             let v = at(&a, &idx) * i128::from(ma) + at(&b, &idx) * i128::from(mb);
             round_shift(v, u32::from(shift)).clamp(i128::from(lo), i128::from(hi)) as i32
         }).collect();
-        let got = run(QOp::Add(Add { ma, mb, shift }), out, bits, &[&a, &b]).unwrap();
+        let got = run(QOp::Add(Add { ma, mb, shift, clamp }), out, bits, &[&a, &b]).unwrap();
         prop_assert_eq!(got.data, expected);
     }
 
@@ -192,6 +194,7 @@ fn add_at_range_limits_and_negative_ties() {
             ma: 1,
             mb: 1,
             shift: 1,
+            clamp: None,
         }),
         vec![4],
         16,
@@ -206,6 +209,7 @@ fn add_at_range_limits_and_negative_ties() {
             ma: m,
             mb: -m,
             shift: 0,
+            clamp: None,
         }),
         vec![4],
         8,
@@ -220,6 +224,7 @@ fn add_at_range_limits_and_negative_ties() {
             ma: i32::MAX,
             mb: 0,
             shift: 0,
+            clamp: None,
         }),
         vec![2],
         8,
@@ -240,6 +245,7 @@ fn invalid_parameters_are_errors_not_panics() {
             ma: i32::MIN,
             mb: 1,
             shift: 0,
+            clamp: None,
         }),
         QOp::Mul(Mul { m: 0, shift: 0 }),
         QOp::Mul(Mul { m: 1, shift: 63 }),

@@ -9,7 +9,7 @@ pub const FORMAT_MAJOR: u32 = 1;
 
 /// Minor format version (header field `format_minor`): additions that older readers of the
 /// same major may ignore. Minor 1 added the fused clamp bounds `lo`, `hi` to the params of
-/// Conv, Gemm and Rescale (integer standard version 2).
+/// Conv, Gemm, Rescale and Add (integer standard version 2).
 pub const FORMAT_MINOR: u32 = 1;
 
 /// Hard limits a [`crate::TraceReader`] enforces before allocating or trusting anything.

@@ -48,10 +48,10 @@ pub struct Params {
     /// Mul: multiplier.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub m: Option<i64>,
-    /// Clip: lower bound; Conv, Gemm, Rescale: lower bound of the fused clamp, if any.
+    /// Clip: lower bound; Conv, Gemm, Rescale, Add: lower bound of the fused clamp, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lo: Option<i64>,
-    /// Clip: upper bound; Conv, Gemm, Rescale: upper bound of the fused clamp, if any.
+    /// Clip: upper bound; Conv, Gemm, Rescale, Add: upper bound of the fused clamp, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hi: Option<i64>,
     /// Lut: smallest input value.
@@ -132,6 +132,10 @@ impl Params {
                 p.ma = Some(i64::from(a.ma));
                 p.mb = Some(i64::from(a.mb));
                 p.shift = Some(u64::from(a.shift));
+                if let Some([lo, hi]) = a.clamp {
+                    p.lo = Some(i64::from(lo));
+                    p.hi = Some(i64::from(hi));
+                }
             }
             QOp::Mul(m) => {
                 p.m = Some(i64::from(m.m));

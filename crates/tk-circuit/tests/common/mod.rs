@@ -128,10 +128,7 @@ pub fn execute(model: &QModel, inputs: &[QTensor]) -> Vec<QTensor> {
     for node in &g.nodes {
         let x = |i: usize| &out[node.inputs[i]];
         // The final clamp: the output range, or a fused clamp.
-        let (lo, hi) = node
-            .op
-            .requant()
-            .map_or((node.lo(), node.hi()), |r| r.bounds(node.lo(), node.hi()));
+        let (lo, hi) = node.clamp_bounds();
         let n_out: usize = node.shape.iter().product();
         let data: Vec<i32> = match &node.op {
             QOp::Input(_) => {

@@ -49,7 +49,7 @@ pub struct QuantArgs {
     #[arg(long, value_name = "BITS", default_value_t = tk_quant::Mixed::default().weight_bits)]
     pub mixed_weight_bits: u8,
     /// Keep every activation (`Relu`, `Clip`) as its own node instead of fusing it into the
-    /// Conv, Gemm or Rescale before it (same values; one more node and trace record each).
+    /// Conv, Gemm, Rescale or Add before it (same values; one more node and trace record each).
     #[arg(long)]
     pub no_fuse: bool,
 }

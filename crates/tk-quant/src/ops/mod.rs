@@ -53,6 +53,18 @@ pub fn check_multiplier(m: i32, s: u8) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a fused clamp: absent, or a non-empty interval inside `node`'s output range.
+pub fn check_clamp(clamp: Option<[i32; 2]>, node: &QNode) -> Result<(), String> {
+    match clamp {
+        Some([lo, hi]) if !(node.lo() <= lo && lo <= hi && hi <= node.hi()) => Err(format!(
+            "fused clamp [{lo}, {hi}] is empty or leaves the output range [{}, {}]",
+            node.lo(),
+            node.hi()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Largest magnitude of a value of `bits` bits: `2^(bits - 1)`.
 pub fn max_magnitude(bits: u8) -> u128 {
     1u128 << (bits.clamp(1, 32) - 1)
@@ -125,16 +137,7 @@ impl Requant {
         for (&m, &s) in self.multipliers.iter().zip(&self.shifts) {
             check_multiplier(m, s)?;
         }
-        if let Some([lo, hi]) = self.clamp
-            && !(node.lo() <= lo && lo <= hi && hi <= node.hi())
-        {
-            return Err(format!(
-                "fused clamp [{lo}, {hi}] is empty or leaves the output range [{}, {}]",
-                node.lo(),
-                node.hi()
-            ));
-        }
-        Ok(())
+        check_clamp(self.clamp, node)
     }
 
     /// The bounds of the final clamp: the fused clamp if any, else `[lo, hi]` (the output
@@ -234,8 +237,38 @@ macro_rules! declare_qops {
 }
 
 impl QOp {
-    /// The requantization of the ops that have one (Conv, Gemm, Rescale): these are the ops
-    /// that may carry a fused clamp.
+    /// The fused clamp of the ops that can carry one (Conv, Gemm, Rescale, Add; integer
+    /// standard version 2), if set.
+    pub fn fused_clamp(&self) -> Option<[i32; 2]> {
+        match self {
+            QOp::Conv(op) => op.requant.clamp,
+            QOp::Gemm(op) => op.requant.clamp,
+            QOp::Rescale(op) => op.requant.clamp,
+            QOp::Add(op) => op.clamp,
+            _ => None,
+        }
+    }
+
+    /// Whether the op can carry a fused clamp (Conv, Gemm, Rescale, Add).
+    pub fn takes_fused_clamp(&self) -> bool {
+        matches!(
+            self,
+            QOp::Conv(_) | QOp::Gemm(_) | QOp::Rescale(_) | QOp::Add(_)
+        )
+    }
+
+    /// Where the ops that can carry a fused clamp store it; `None` for the other ops.
+    pub fn fused_clamp_slot(&mut self) -> Option<&mut Option<[i32; 2]>> {
+        match self {
+            QOp::Conv(op) => Some(&mut op.requant.clamp),
+            QOp::Gemm(op) => Some(&mut op.requant.clamp),
+            QOp::Rescale(op) => Some(&mut op.requant.clamp),
+            QOp::Add(op) => Some(&mut op.clamp),
+            _ => None,
+        }
+    }
+
+    /// The requantization of the ops that have one (Conv, Gemm, Rescale).
     pub fn requant(&self) -> Option<&Requant> {
         match self {
             QOp::Conv(op) => Some(&op.requant),

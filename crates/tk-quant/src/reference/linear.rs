@@ -9,7 +9,7 @@ pub(super) fn conv(op: &Conv, node: &QNode, x: &QTensor) -> Vec<i32> {
     let (c_in, h, w) = (xs[1], xs[2] as i64, xs[3] as i64);
     let (m_out, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
     let mg = m_out / op.group;
-    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
+    let (lo, hi) = node.clamp_bounds();
     let mut out = Vec::with_capacity(ys.iter().product());
     for n in 0..ys[0] {
         for m in 0..ys[1] {
@@ -48,7 +48,7 @@ pub(super) fn conv(op: &Conv, node: &QNode, x: &QTensor) -> Vec<i32> {
 pub(super) fn gemm(op: &Gemm, node: &QNode, x: &QTensor) -> Vec<i32> {
     let (r, k) = (x.shape[0], x.shape[1]);
     let n_out = op.weight.shape[0];
-    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
+    let (lo, hi) = node.clamp_bounds();
     let mut out = Vec::with_capacity(r * n_out);
     for row in 0..r {
         for n in 0..n_out {

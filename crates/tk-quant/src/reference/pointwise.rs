@@ -19,8 +19,9 @@ fn binary(node: &QNode, a: &QTensor, b: &QTensor, f: impl Fn(i128, i128) -> i32)
 
 pub(super) fn add(op: &Add, node: &QNode, a: &QTensor, b: &QTensor) -> Vec<i32> {
     let (ma, mb) = (i128::from(op.ma), i128::from(op.mb));
+    let (lo, hi) = node.clamp_bounds();
     binary(node, a, b, |x, y| {
-        clamp(round_shift(x * ma + y * mb, op.shift), node.lo(), node.hi())
+        clamp(round_shift(x * ma + y * mb, op.shift), lo, hi)
     })
 }
 
@@ -31,7 +32,7 @@ pub(super) fn mul(op: &Mul, node: &QNode, a: &QTensor, b: &QTensor) -> Vec<i32> 
 }
 
 pub(super) fn rescale(op: &Rescale, node: &QNode, x: &QTensor) -> Vec<i32> {
-    let (lo, hi) = op.requant.bounds(node.lo(), node.hi());
+    let (lo, hi) = node.clamp_bounds();
     x.data
         .iter()
         .enumerate()

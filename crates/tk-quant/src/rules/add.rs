@@ -21,7 +21,12 @@ pub(super) fn convert(cx: &mut Converter, node: &Node, subtract: bool) -> QuantR
     Ok(cx.push(
         node,
         "",
-        QOp::Add(Add { ma, mb, shift }),
+        QOp::Add(Add {
+            ma,
+            mb,
+            shift,
+            clamp: None,
+        }),
         vec![a.id, b.id],
         node.fact.shape.clone(),
         out,

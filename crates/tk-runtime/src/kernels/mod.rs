@@ -133,7 +133,7 @@ pub(crate) struct Ctx<'a> {
     /// Its op name.
     pub op: &'static str,
     /// Lower bound of the op's final clamp: the output range's, or the fused clamp's
-    /// ([`tk_quant::ops::Requant::clamp`]) for Conv, Gemm and Rescale.
+    /// ([`tk_quant::ops::QOp::fused_clamp`]) for Conv, Gemm, Rescale and Add.
     pub lo: i32,
     /// Upper bound of the op's final clamp (see `lo`).
     pub hi: i32,
@@ -152,7 +152,7 @@ impl<'a> Ctx<'a> {
             lo,
             hi,
         };
-        match node.op.requant().and_then(|r| r.clamp) {
+        match node.op.fused_clamp() {
             None => Ok(ctx),
             Some([l, h]) if lo <= l && l <= h && h <= hi => Ok(Ctx {
                 lo: l,

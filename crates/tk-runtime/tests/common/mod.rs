@@ -213,6 +213,7 @@ pub fn cnn(c: usize, hw: usize, k: usize, seed: u64) -> QModel {
                 ma: 1 << 20,
                 mb: 1 << 19,
                 shift: 20,
+                clamp: None,
             }),
             vec![5, 6],
             vec![1, 10],
