@@ -8,7 +8,7 @@ use common::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tk_circuit::prelude::*;
-use tk_quant::ops::{Clip, Conv, Gemm, MaxPool, PoolGeometry, QOp, Requant, Reshape};
+use tk_quant::ops::{Clip, Conv, MaxPool, PoolGeometry, QOp, Requant, Reshape};
 
 fn conv(c_in: usize, c_out: usize, k: usize, pad: usize, seed: u64) -> QOp {
     QOp::Conv(Conv {
@@ -30,15 +30,7 @@ fn conv(c_in: usize, c_out: usize, k: usize, pad: usize, seed: u64) -> QOp {
 }
 
 fn gemm(k: usize, n: usize, seed: u64) -> QOp {
-    QOp::Gemm(Gemm {
-        weight: tensor(&[n, k], values(n * k, -90, 90, seed)),
-        bias: values(n, -2000, 2000, seed + 1),
-        requant: Requant {
-            multipliers: vec![1_500_000_000],
-            shifts: vec![39],
-            clamp: None,
-        },
-    })
+    gemm_op(k, n, seed, 39)
 }
 
 fn relu() -> QOp {

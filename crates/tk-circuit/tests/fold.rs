@@ -7,19 +7,11 @@ use common::*;
 use tk_circuit::field::fe;
 use tk_circuit::prelude::*;
 use tk_circuit::{Fold, OpKind};
-use tk_quant::ops::{Clip, Gemm, QOp, Requant};
+use tk_quant::ops::{Clip, QOp};
 use tk_quant::{QModel, QTensor};
 
 fn gemm(k: usize, n: usize, seed: u64) -> QOp {
-    QOp::Gemm(Gemm {
-        weight: tensor(&[n, k], values(n * k, -90, 90, seed)),
-        bias: values(n, -2000, 2000, seed + 1),
-        requant: Requant {
-            multipliers: vec![1_500_000_000],
-            shifts: vec![37],
-            clamp: None,
-        },
-    })
+    gemm_op(k, n, seed, 37)
 }
 
 fn clip(lo: i32, hi: i32) -> QOp {

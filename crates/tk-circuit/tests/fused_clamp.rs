@@ -9,19 +9,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tk_circuit::field::fe;
 use tk_circuit::prelude::*;
-use tk_quant::ops::{Add, Clip, Gemm, QOp, Requant};
+use tk_quant::ops::{Add, Clip, QOp};
 use tk_quant::{QModel, QTensor};
 
 fn gemm(k: usize, n: usize, seed: u64) -> QOp {
-    QOp::Gemm(Gemm {
-        weight: tensor(&[n, k], values(n * k, -90, 90, seed)),
-        bias: values(n, -2000, 2000, seed + 1),
-        requant: Requant {
-            multipliers: vec![1_500_000_000],
-            shifts: vec![37],
-            clamp: None,
-        },
-    })
+    gemm_op(k, n, seed, 37)
 }
 
 /// x [1, 16] -> fc1 (8) -> clip(lo, hi) -> fc2 (4), unfused.
@@ -33,6 +25,18 @@ fn mlp(lo: i32, hi: i32) -> (QModel, Vec<QTensor>) {
     let y = b.op("fc2", gemm(8, 4, 5), &[r], &[1, 4], 8);
     b.output(y);
     (b.build(), vec![tensor(&[1, 16], values(16, -128, 127, 9))])
+}
+
+/// Builds the circuit of `m` on `values` without the witness check and asserts that the
+/// constraint `constraint` fails in a region whose name contains `region`.
+fn assert_constraint_fails(m: &QModel, values: &[QTensor], constraint: &str, region: &str) {
+    let c = ModelCircuit::new_unchecked(m, &witnesses(m, values), &PlanOptions::default()).unwrap();
+    let f = failures(&c);
+    assert!(
+        f.iter()
+            .any(|f| f.contains(constraint) && f.contains(region)),
+        "{f:#?}"
+    );
 }
 
 /// Node ids: unfused (x, fc1, act, fc2), fused (x, fc1, fc2).
@@ -76,7 +80,7 @@ fn a_fused_relu_is_proven_in_the_producers_slots() {
 
 #[test]
 fn values_below_the_fused_lower_bound_are_rejected() {
-    let (m, x, before, after) = fused(0, 127);
+    let (m, _, before, after) = fused(0, 127);
     let e = before[FC1].data.iter().position(|&v| v < 0).unwrap();
     let mut values = after.clone();
     values[FC1].data[e] = before[FC1].data[e];
@@ -87,15 +91,7 @@ fn values_below_the_fused_lower_bound_are_rejected() {
         "{err}"
     );
     // The constraints alone reject it too.
-    let _ = x;
-    let c =
-        ModelCircuit::new_unchecked(&m, &witnesses(&m, &values), &PlanOptions::default()).unwrap();
-    let f = failures(&c);
-    assert!(
-        f.iter()
-            .any(|f| f.contains("b_lo * (y - lo) = 0") && f.contains("fc1: requant")),
-        "{f:#?}"
-    );
+    assert_constraint_fails(&m, &values, "b_lo * (y - lo) = 0", "fc1: requant");
 }
 
 #[test]
@@ -106,14 +102,7 @@ fn values_above_the_fused_upper_bound_are_rejected() {
     assert_satisfied(&circuit(&m, &x));
     let mut values = after.clone();
     values[FC1].data[e] = before[FC1].data[e];
-    let c =
-        ModelCircuit::new_unchecked(&m, &witnesses(&m, &values), &PlanOptions::default()).unwrap();
-    let f = failures(&c);
-    assert!(
-        f.iter()
-            .any(|f| f.contains("b_hi * (y - hi) = 0") && f.contains("fc1: requant")),
-        "{f:#?}"
-    );
+    assert_constraint_fails(&m, &values, "b_hi * (y - hi) = 0", "fc1: requant");
 }
 
 #[test]
@@ -181,14 +170,7 @@ fn a_relu_fused_into_an_add_is_proven_and_checked() {
     // The unclamped (negative) sum claimed as the fused Add's output.
     let mut values = after.clone();
     values[2].data[e] = before[2].data[e];
-    let c =
-        ModelCircuit::new_unchecked(&m, &witnesses(&m, &values), &PlanOptions::default()).unwrap();
-    let f = failures(&c);
-    assert!(
-        f.iter()
-            .any(|f| f.contains("b_lo * (y - lo) = 0") && f.contains("add")),
-        "{f:#?}"
-    );
+    assert_constraint_fails(&m, &values, "b_lo * (y - lo) = 0", "add");
 }
 
 #[test]

@@ -171,6 +171,18 @@ mod tests {
         m
     }
 
+    /// x -> Rescale -> Relu, with the given outputs.
+    fn rescale_relu(outputs: Vec<usize>) -> QModel {
+        model(
+            vec![
+                input(),
+                node(1, rescale(None), vec![0]),
+                node(2, clip(0, 127), vec![1]),
+            ],
+            outputs,
+        )
+    }
+
     fn input() -> QNode {
         node(0, QOp::Input(Input {}), vec![])
     }
@@ -226,15 +238,7 @@ mod tests {
 
     #[test]
     fn a_clip_that_is_the_output_moves_the_output_to_its_producer() {
-        let m = model(
-            vec![
-                input(),
-                node(1, rescale(None), vec![0]),
-                node(2, clip(0, 127), vec![1]),
-            ],
-            vec![2],
-        );
-        let f = fuse_clamps(m);
+        let f = fuse_clamps(rescale_relu(vec![2]));
         assert_eq!(f.graph.nodes.len(), 2);
         assert_eq!(f.graph.outputs, vec![1]);
     }
@@ -253,39 +257,18 @@ mod tests {
         );
         assert_eq!(fuse_clamps(shared.clone()), shared);
         // r is itself an output.
-        let output = model(
-            vec![
-                input(),
-                node(1, rescale(None), vec![0]),
-                node(2, clip(0, 127), vec![1]),
-            ],
-            vec![1, 2],
-        );
+        let output = rescale_relu(vec![1, 2]);
         assert_eq!(fuse_clamps(output.clone()), output);
         // A clip of the input (no requantization to fuse into).
         let of_input = model(vec![input(), node(1, clip(0, 127), vec![0])], vec![1]);
         assert_eq!(fuse_clamps(of_input.clone()), of_input);
         // Disjoint ranges: the existing clamp [-100, -50] and the clip [0, 127].
-        let mut disjoint = model(
-            vec![
-                input(),
-                node(1, rescale(None), vec![0]),
-                node(2, clip(0, 127), vec![1]),
-            ],
-            vec![2],
-        );
+        let mut disjoint = rescale_relu(vec![2]);
         disjoint.spec_version = INTEGER_SPEC_VERSION;
         disjoint.graph.nodes[1].op = rescale(Some([-100, -50]));
         assert_eq!(fuse_clamps(disjoint.clone()), disjoint);
         // Different scales.
-        let mut scaled = model(
-            vec![
-                input(),
-                node(1, rescale(None), vec![0]),
-                node(2, clip(0, 127), vec![1]),
-            ],
-            vec![2],
-        );
+        let mut scaled = rescale_relu(vec![2]);
         scaled.scales[2].scale = 0.25;
         assert_eq!(fuse_clamps(scaled.clone()), scaled);
     }

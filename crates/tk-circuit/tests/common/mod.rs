@@ -121,6 +121,20 @@ fn bcast(out: &[usize], t: &QTensor) -> i32 {
     t.data[ravel(&idx, &t.shape)]
 }
 
+/// A Gemm `[n, k]` with seeded weights in `[-90, 90]`, biases in `[-2000, 2000]` and one
+/// requantization pair `(1.5e9, shift)`.
+pub fn gemm_op(k: usize, n: usize, seed: u64, shift: u8) -> QOp {
+    QOp::Gemm(tk_quant::ops::Gemm {
+        weight: tensor(&[n, k], values(n * k, -90, 90, seed)),
+        bias: values(n, -2000, 2000, seed + 1),
+        requant: tk_quant::ops::Requant {
+            multipliers: vec![1_500_000_000],
+            shifts: vec![shift],
+            clamp: None,
+        },
+    })
+}
+
 /// Runs the model; returns every node's output.
 pub fn execute(model: &QModel, inputs: &[QTensor]) -> Vec<QTensor> {
     let g = &model.graph;
