@@ -238,13 +238,8 @@ pub(crate) fn lower(
         };
         let bound_of = |slot: usize| -> u128 { 1u128 << (g.nodes[node.inputs[slot]].bits - 1) };
         // The final clamp: the output range, or a fused clamp.
+        tk_quant::ops::check_clamp(node.op.fused_clamp(), node).map_err(|e| invalid(id, e))?;
         let (lo, hi) = node.clamp_bounds();
-        if lo > hi || lo < node.lo() || hi > node.hi() {
-            return Err(invalid(
-                id,
-                "the fused clamp is empty or leaves the output range",
-            ));
-        }
         let (lo, hi) = (i64::from(lo), i64::from(hi));
         let out_len = volume(&node.shape);
         let dot_op = |taps: Vec<(Vec<(usize, i64)>, usize)>,

@@ -224,7 +224,7 @@ fn mlp_proves_and_verifies() {
     let t = quantize_and_trace(&mlp(), 10).unwrap();
     // The Relu is fused into the first Gemm (integer standard v2).
     assert_eq!(t.ops(), ["Input", "Gemm", "Gemm"]);
-    let fused = t.model.graph.nodes[1].op.requant().unwrap().clamp;
+    let fused = t.model.graph.nodes[1].op.fused_clamp();
     assert_eq!(fused.map(|[lo, _]| lo), Some(0));
     prove_and_verify("mlp", &t, 10);
 }
@@ -242,7 +242,7 @@ fn cnn_with_every_chip_proves_and_verifies() {
             .graph
             .nodes
             .iter()
-            .any(|n| n.op.requant().is_some_and(|r| r.clamp.is_some())),
+            .any(|n| n.op.fused_clamp().is_some()),
         "no fused clamp in {ops:?}"
     );
     assert!(

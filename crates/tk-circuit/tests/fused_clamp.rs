@@ -54,10 +54,7 @@ fn fused(lo: i32, hi: i32) -> (QModel, Vec<QTensor>, Vec<QTensor>, Vec<QTensor>)
     let m = tk_quant::fuse_clamps(unfused.clone());
     m.validate().unwrap();
     assert_eq!(m.graph.nodes.len(), 3);
-    assert_eq!(
-        m.graph.nodes[FC1].op.requant().unwrap().clamp,
-        Some([lo, hi])
-    );
+    assert_eq!(m.graph.nodes[FC1].op.fused_clamp(), Some([lo, hi]));
     let (before, after) = (execute(&unfused, &x), execute(&m, &x));
     // The fused fc1 holds the activation's values; the output is unchanged.
     assert_eq!(after[FC1], before[ACT]);
@@ -110,8 +107,8 @@ fn an_empty_or_out_of_range_fused_clamp_is_refused() {
     let (m, x, _, _) = fused(0, 127);
     for clamp in [[5, 4], [-129, 0], [0, 128]] {
         let mut bad = m.clone();
-        if let Some(r) = bad.graph.nodes[FC1].op.requant_mut() {
-            r.clamp = Some(clamp);
+        if let Some(slot) = bad.graph.nodes[FC1].op.fused_clamp_slot() {
+            *slot = Some(clamp);
         }
         let values = execute(&m, &x);
         let err =

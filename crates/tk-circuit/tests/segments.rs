@@ -167,8 +167,8 @@ fn split_model_computes_the_original_values() {
     // The same with a fused clamp on every split op that requantizes: each part keeps it.
     let mut fused = 0;
     for &id in partitions.keys() {
-        if let Some(r) = m.graph.nodes[id].op.requant_mut() {
-            r.clamp = Some([-20, 50]);
+        if let Some(slot) = m.graph.nodes[id].op.fused_clamp_slot() {
+            *slot = Some([-20, 50]);
             fused += 1;
         }
     }

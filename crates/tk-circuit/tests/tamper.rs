@@ -279,7 +279,7 @@ fn assert_every_value_bound(
                 .graph
                 .nodes
                 .iter()
-                .any(|n| n.op.requant().is_some_and(|r| r.clamp.is_some())),
+                .any(|n| n.op.fused_clamp().is_some()),
             "the Relus are fused"
         );
     }

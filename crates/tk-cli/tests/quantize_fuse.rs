@@ -38,7 +38,7 @@ fn fused_and_unfused_models_compute_the_same_integers() {
             .graph
             .nodes
             .iter()
-            .filter(|n| n.op.requant().is_some_and(|r| r.clamp.is_some()))
+            .filter(|n| n.op.fused_clamp().is_some())
             .count();
         match extra {
             None => assert!(

@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(f.spec_version, INTEGER_SPEC_VERSION);
         let nodes = &f.graph.nodes;
         assert_eq!(nodes.len(), 3);
-        assert_eq!(nodes[1].op.requant().unwrap().clamp, Some([0, 100]));
+        assert_eq!(nodes[1].op.fused_clamp(), Some([0, 100]));
         assert_eq!(nodes[2].inputs, vec![1]);
         assert_eq!(nodes[2].name, "n4");
         assert_eq!(f.graph.outputs, vec![2]);

@@ -76,7 +76,7 @@ fn conv_relu_gemm() {
         (conv_node.name.as_str(), conv_node.ir_node),
         ("conv", Some(3))
     );
-    assert_eq!(conv_node.op.requant().unwrap().clamp, Some([0, 127]));
+    assert_eq!(conv_node.op.fused_clamp(), Some([0, 127]));
     assert_eq!(q.model.spec_version, tk_quant::INTEGER_SPEC_VERSION);
     assert_close(&cmp, 30.0);
     // The fused model computes exactly what the unfused one does.

@@ -140,12 +140,6 @@ impl Requant {
         check_clamp(self.clamp, node)
     }
 
-    /// The bounds of the final clamp: the fused clamp if any, else `[lo, hi]` (the output
-    /// range).
-    pub fn bounds(&self, lo: i32, hi: i32) -> (i32, i32) {
-        self.clamp.map_or((lo, hi), |[l, h]| (l, h))
-    }
-
     /// `(M, s)` for output channel `c` (channel 0 for per-tensor parameters). Panics when `c`
     /// is out of range; [`Requant::check`] (run by validation) rules that out.
     pub fn for_channel(&self, c: usize) -> (i32, u8) {
@@ -264,26 +258,6 @@ impl QOp {
             QOp::Gemm(op) => Some(&mut op.requant.clamp),
             QOp::Rescale(op) => Some(&mut op.requant.clamp),
             QOp::Add(op) => Some(&mut op.clamp),
-            _ => None,
-        }
-    }
-
-    /// The requantization of the ops that have one (Conv, Gemm, Rescale).
-    pub fn requant(&self) -> Option<&Requant> {
-        match self {
-            QOp::Conv(op) => Some(&op.requant),
-            QOp::Gemm(op) => Some(&op.requant),
-            QOp::Rescale(op) => Some(&op.requant),
-            _ => None,
-        }
-    }
-
-    /// Mutable access to [`QOp::requant`].
-    pub fn requant_mut(&mut self) -> Option<&mut Requant> {
-        match self {
-            QOp::Conv(op) => Some(&mut op.requant),
-            QOp::Gemm(op) => Some(&mut op.requant),
-            QOp::Rescale(op) => Some(&mut op.requant),
             _ => None,
         }
     }

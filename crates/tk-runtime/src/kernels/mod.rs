@@ -143,27 +143,21 @@ impl<'a> Ctx<'a> {
     /// Checks the node's bit width and derives its clamp bounds.
     pub fn new(node: &'a QNode) -> Result<Ctx<'a>, RuntimeError> {
         check_bits(node)?;
-        let (lo, hi) = bit_range(node.bits);
-        // bits <= 16, so both bounds fit an i32.
-        let (lo, hi) = (lo as i32, hi as i32);
+        // bits <= 16, so the bounds are the node's `i32` range or its fused clamp.
+        let (lo, hi) = node.clamp_bounds();
         let ctx = Ctx {
             node,
             op: node.op.name(),
             lo,
             hi,
         };
-        match node.op.fused_clamp() {
-            None => Ok(ctx),
-            Some([l, h]) if lo <= l && l <= h && h <= hi => Ok(Ctx {
-                lo: l,
-                hi: h,
-                ..ctx
-            }),
-            Some(_) => Err(ctx.param(
+        tk_quant::ops::check_clamp(node.op.fused_clamp(), node).map_err(|_| {
+            ctx.param(
                 "requant.clamp",
                 "must be a non-empty interval inside the output range",
-            )),
-        }
+            )
+        })?;
+        Ok(ctx)
     }
 
     /// A parameter error.
